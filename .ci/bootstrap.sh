@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Installs what circlecost needs to run and test, and nothing twice:
+#   1. a virtualenv in .venv with the project and its dev tools (re-installed when pyproject.toml changes);
+#   2. a Pulumi CLI: the `pulumi` on PATH when it is new enough and has its Python language host,
+#      otherwise one built from the Go module proxy into a cache outside the work tree.
+# The chosen CLI's root folder (the parent of its bin/) is written to .venv/pulumi-root.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PULUMI_VERSION=3.274.1          # close to the pulumi SDK pinned in pyproject.toml (3.272.0)
+PULUMI_MIN_VERSION=3.221.0      # the first CLI that runs Python policy packs through the language host
+GO_MIN_VERSION=1.26
+CACHE=${CIRCLECOST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/circlecost}
+PULUMI_ROOT=$CACHE/pulumi/v$PULUMI_VERSION
+VENV=$ROOT/.venv
+
+say() { printf 'bootstrap: %s\n' "$*" >&2; }
+die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
+
+version_ge() {  # version_ge A B: A >= B
+  [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$2" ]
+}
+
+find_python() {
+  local candidate
+  for candidate in ${PYTHON:-} python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      command -v "$candidate"; return 0
+    fi
+  done
+  return 1
+}
+
+ensure_venv() {
+  local stamp=$VENV/.circlecost-installed want
+  want=$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)
+  if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  local python
+  python=$(find_python) || die "Python 3.11 or newer is needed; install it (e.g. apt-get install python3) or set PYTHON=/path/to/python3.11"
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating the virtualenv .venv with $python"
+    "$python" -m venv "$VENV" || die "could not create .venv with $python (on Debian: apt-get install python3-venv)"
+  fi
+  say "installing circlecost and its dev tools into .venv (pip)"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2 || die "pip could not upgrade itself in .venv"
+  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[dev]" >&2 || die "pip install -e '.[dev]' failed; see the pip output above"
+  echo "$want" > "$stamp"
+}
+
+pulumi_on_path_root() {
+  # Prints the root of a usable `pulumi` on PATH, if there is one.
+  local bin version dir
+  bin=$(command -v pulumi 2>/dev/null) || return 1
+  version=$("$bin" version 2>/dev/null | sed 's/^v//') || return 1
+  version_ge "$version" "$PULUMI_MIN_VERSION" || { say "ignoring pulumi $version on PATH (older than $PULUMI_MIN_VERSION)"; return 1; }
+  dir=$(cd "$(dirname "$(readlink -f "$bin")")" && pwd)
+  [ -x "$dir/pulumi-language-python" ] || command -v pulumi-language-python >/dev/null 2>&1 ||
+    { say "ignoring pulumi $version on PATH: no pulumi-language-python beside it"; return 1; }
+  dirname "$dir"
+}
+
+cached_cli_is_complete() {
+  local bin=$PULUMI_ROOT/bin f
+  for f in pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource-pulumi-python; do
+    [ -x "$bin/$f" ] || return 1
+  done
+  [ "$("$bin/pulumi" version 2>/dev/null)" = "v$PULUMI_VERSION" ]
+}
+
+build_pulumi() {
+  command -v go >/dev/null 2>&1 || die "no Pulumi CLI on PATH and no Go to build one: install Pulumi >= $PULUMI_MIN_VERSION, or Go >= $GO_MIN_VERSION"
+  local gov
+  gov=$(go env GOVERSION | sed 's/^go//')
+  version_ge "$gov" "$GO_MIN_VERSION" || die "Go $gov is too old to build Pulumi v$PULUMI_VERSION: install Go >= $GO_MIN_VERSION"
+  local work=$CACHE/build/pulumi-v$PULUMI_VERSION
+  mkdir -p "$work" "$PULUMI_ROOT/bin"
+  say "building the Pulumi CLI v$PULUMI_VERSION from the Go module proxy into $PULUMI_ROOT (first time only; takes several minutes)"
+  cat > "$work/go.mod" <<GOMOD
+module circlecost.invalid/pulumicli
+
+go $GO_MIN_VERSION
+
+require (
+	github.com/pulumi/pulumi/pkg/v3 v$PULUMI_VERSION
+	github.com/pulumi/pulumi/sdk/v3 v$PULUMI_VERSION
+)
+
+// Repeats the non-local replace of pkg's own go.mod (replaces in dependencies are ignored).
+replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e
+GOMOD
+  cat > "$work/tools.go" <<'GOSRC'
+//go:build tools
+
+package tools
+
+import _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
+GOSRC
+  (cd "$work" && go mod tidy >&2 && go build -o "$PULUMI_ROOT/bin/pulumi" \
+      -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+      github.com/pulumi/pulumi/pkg/v3/cmd/pulumi >&2) ||
+    die "go build of github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v$PULUMI_VERSION failed; see the go output above"
+}
+
+install_sdk_files() {
+  local sdk
+  sdk=$(cd "$CACHE/build/pulumi-v$PULUMI_VERSION" 2>/dev/null && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3 2>/dev/null) ||
+    sdk=$(go env GOMODCACHE)/github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION
+  [ -d "$sdk/python" ] || (cd /tmp && go mod download github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION >&2) ||
+    die "could not fetch github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION for the Python helper files"
+  install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$PULUMI_ROOT/bin/pulumi-language-python-exec"
+  install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$PULUMI_ROOT/bin/pulumi-resource-pulumi-python"
+}
+
+install_language_host() {
+  local module=github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3
+  local ref=${PULUMI_LANGUAGE_PYTHON_REF:-v$PULUMI_VERSION}
+  local work=$CACHE/build/pulumi-v$PULUMI_VERSION output
+  if [ -x "$PULUMI_ROOT/bin/pulumi-language-python" ] && ! grep -q circlecost "$PULUMI_ROOT/bin/pulumi-language-python" 2>/dev/null; then
+    return 0  # the official host was built earlier
+  fi
+  say "building the Python language host $module@$ref"
+  if output=$(cd "$work" && go get "$module@$ref" 2>&1 &&
+       go build -o "$PULUMI_ROOT/bin/pulumi-language-python.official" "$module" 2>&1); then
+    mv "$PULUMI_ROOT/bin/pulumi-language-python.official" "$PULUMI_ROOT/bin/pulumi-language-python"
+    return 0
+  fi
+  (cd "$work" && go mod tidy >/dev/null 2>&1) || true  # undo the failed go get
+  say "the official language host cannot be built here: $(printf '%s' "$output" | tail -n 2 | tr '\n' ' ')"
+  say "installing circlecost's stand-in language host (.ci/langhost) beside the CLI instead"
+  install -m 0755 "$ROOT/.ci/langhost/pulumi-language-python" "$PULUMI_ROOT/bin/pulumi-language-python"
+  install -m 0644 "$ROOT/.ci/langhost/circlecost_langhost.py" "$PULUMI_ROOT/bin/circlecost_langhost.py"
+}
+
+refresh_stand_in() {
+  # Keeps an installed stand-in host in step with the repository's copy.
+  if grep -q circlecost "$PULUMI_ROOT/bin/pulumi-language-python" 2>/dev/null; then
+    cmp -s "$ROOT/.ci/langhost/circlecost_langhost.py" "$PULUMI_ROOT/bin/circlecost_langhost.py" ||
+      install -m 0644 "$ROOT/.ci/langhost/circlecost_langhost.py" "$PULUMI_ROOT/bin/circlecost_langhost.py"
+  fi
+}
+
+ensure_pulumi() {
+  local root
+  if [ -z "${CIRCLECOST_BUILD_PULUMI:-}" ] && root=$(pulumi_on_path_root); then
+    echo "$root" > "$VENV/pulumi-root"
+    return 0
+  fi
+  if ! cached_cli_is_complete; then
+    local started=$SECONDS
+    [ "$("$PULUMI_ROOT/bin/pulumi" version 2>/dev/null)" = "v$PULUMI_VERSION" ] || build_pulumi
+    install_sdk_files
+    install_language_host
+    cached_cli_is_complete || die "the Pulumi CLI in $PULUMI_ROOT/bin is still incomplete after the build"
+    say "Pulumi CLI v$PULUMI_VERSION ready in $PULUMI_ROOT/bin ($((SECONDS - started)) s)"
+  fi
+  refresh_stand_in
+  echo "$PULUMI_ROOT" > "$VENV/pulumi-root"
+}
+
+ensure_venv
+ensure_pulumi
