@@ -1,0 +1,154 @@
+"""circlecost's policy pack: dedicated tokens, rotated tokens, owner roles, sane prices.
+
+Run by the Pulumi CLI: `pulumi preview --policy-pack policies`. The rules live in rules.py as
+pure functions; this file only adapts Pulumi's validation arguments to them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+# The CLI runs this folder as a script; make `policies.rules` and `provider` importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    PolicyPack,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from policies import rules
+
+
+def today() -> Any:
+    return datetime.now(UTC).date()
+
+
+def integration_inputs(args: ResourceValidationArgs) -> dict[str, Any] | None:
+    if args.resource_type != rules.INTEGRATION_TYPE:
+        return None
+    return dict(args.props)
+
+
+def check_dedicated_tokens(args: StackValidationArgs, report: ReportViolation) -> None:
+    uses = [
+        rules.TokenUse(resource=resource.name, token=str(resource.props.get("token") or ""))
+        for resource in args.resources
+        if resource.resource_type == rules.INTEGRATION_TYPE
+    ]
+    for message in rules.shared_tokens(uses):
+        report(message, None)
+
+
+def check_token_rotation(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    props = integration_inputs(args)
+    if props is None:
+        return
+    max_days = int(args.get_config().get("max_token_lifetime_days", 90))
+    for message in rules.token_rotation(
+        args.name, props.get("token_expires_on"), today(), max_days
+    ):
+        report(message, None)
+
+
+def check_token_expiry_soon(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    props = integration_inputs(args)
+    if props is None:
+        return
+    warn_days = int(args.get_config().get("warn_days", 14))
+    for message in rules.token_expiry_soon(
+        args.name, props.get("token_expires_on"), today(), warn_days
+    ):
+        report(message, None)
+
+
+def check_owner_role(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    props = integration_inputs(args)
+    if props is None:
+        return
+    actor = props.get("actor") or os.environ.get("CIRCLECOST_ACTOR")
+    store = props.get("store") or os.environ.get("CIRCLECOST_STORE")
+    verdict = rules.owner_role(actor, lambda who: read_roles(store, who))
+    if verdict.store_unreadable and args.get_config().get("unreadable_store") == "warn":
+        sys.stderr.write(f"warning: {verdict.messages[0]}\n")
+        return
+    for message in verdict.messages:
+        report(message, None)
+
+
+def read_roles(store: str | None, actor: str) -> list[str] | None:
+    """The actor's roles from the store's registry, read only; None for a store not made yet."""
+    from provider.access import roles_for_policy
+
+    roles: list[str] | None = roles_for_policy(store, actor)
+    return roles
+
+
+def check_price_sanity(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    props = integration_inputs(args)
+    if props is None:
+        return
+    schedule = props.get("price_schedule") or []
+    for message in rules.price_sanity(args.name, props.get("price_per_credit"), schedule):
+        report(message, None)
+
+
+PolicyPack(
+    name="circlecost",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=[
+        StackValidationPolicy(
+            name="circlecost-dedicated-token",
+            description="No two circlecost integrations share a CircleCI token.",
+            validate=check_dedicated_tokens,
+        ),
+        ResourceValidationPolicy(
+            name="circlecost-token-rotation",
+            description="Each integration's token expires, in the future but not too far ahead.",
+            validate=check_token_rotation,
+            config_schema=PolicyConfigSchema(
+                properties={
+                    "max_token_lifetime_days": {"type": "integer", "default": 90, "minimum": 1}
+                }
+            ),
+        ),
+        ResourceValidationPolicy(
+            name="circlecost-token-expiry-warning",
+            description="Warns when an integration's token expires soon.",
+            enforcement_level=EnforcementLevel.ADVISORY,
+            validate=check_token_expiry_soon,
+            config_schema=PolicyConfigSchema(
+                properties={"warn_days": {"type": "integer", "default": 14, "minimum": 0}}
+            ),
+        ),
+        ResourceValidationPolicy(
+            name="circlecost-owner-role",
+            description="Only Organization Owners and Integration Owners change integrations.",
+            validate=check_owner_role,
+            config_schema=PolicyConfigSchema(
+                properties={
+                    "unreadable_store": {
+                        "type": "string",
+                        "enum": ["fail", "warn"],
+                        "default": "fail",
+                    }
+                }
+            ),
+        ),
+        ResourceValidationPolicy(
+            name="circlecost-price-sanity",
+            description="Price per credit is in (0, 0.01] USD, dated prices included.",
+            enforcement_level=EnforcementLevel.ADVISORY,
+            validate=check_price_sanity,
+        ),
+    ],
+)

@@ -1,0 +1,189 @@
+"""circlecost's policy rules as pure functions, so they can be unit-tested without Pulumi.
+
+Each rule takes plain values (already extracted from the resource's inputs) and returns the
+messages to report; an empty list means the rule passes. No message ever contains a token:
+tokens are compared through their fingerprints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+INTEGRATION_TYPE = "pulumi-python:dynamic/circlecost:Integration"
+OWNER_ROLES = ("Organization Owner", "Integration Owner")
+MAX_SANE_PRICE = Decimal("0.01")
+LIST_PRICE = Decimal("0.0006")
+
+
+def fingerprint(token: str) -> str:
+    """The same short, safe-to-show fingerprint the provider records for a token."""
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TokenUse:
+    """One Integration's token, identified by the resource's name."""
+
+    resource: str
+    token: str
+
+
+def shared_tokens(uses: Iterable[TokenUse]) -> list[str]:
+    """circlecost-dedicated-token: no two integrations may share one CircleCI token."""
+    first_user: dict[str, str] = {}
+    messages = []
+    for use in uses:
+        if not use.token:
+            continue
+        key = fingerprint(use.token)
+        if key in first_user:
+            messages.append(
+                f"Integrations '{first_user[key]}' and '{use.resource}' use the same CircleCI "
+                f"token ({key}). Give each integration its own dedicated personal API token: "
+                "create one in CircleCI (User Settings → Personal API Tokens), store it with "
+                "`pulumi config set --secret`, then `pulumi up`."
+            )
+        else:
+            first_user[key] = use.resource
+    return messages
+
+
+ROTATE_HOWTO = (
+    "Create a new personal API token in CircleCI with an expiry date, store it with "
+    "`pulumi config set --secret <key> <token>`, set token_expires_on to its expiry date, "
+    "then run `pulumi up`."
+)
+
+
+def token_rotation(
+    resource: str, expires_on: str | None, today: date, max_lifetime_days: int
+) -> list[str]:
+    """circlecost-token-rotation: the token has a known expiry, not past, not too far ahead."""
+    if not expires_on:
+        return [
+            f"Integration '{resource}' has no token_expires_on: set it to the expiry date the "
+            f"CircleCI token was created with (at most {max_lifetime_days} days ahead). "
+            + ROTATE_HOWTO
+        ]
+    expiry = parse_date(expires_on)
+    if expiry is None:
+        return [
+            f"Integration '{resource}': token_expires_on '{expires_on}' is not a YYYY-MM-DD date."
+        ]
+    if expiry < today:
+        return [
+            f"Integration '{resource}': its CircleCI token expired on {expiry}. " + ROTATE_HOWTO
+        ]
+    if (expiry - today).days > max_lifetime_days:
+        return [
+            f"Integration '{resource}': its CircleCI token expires on {expiry}, more than "
+            f"{max_lifetime_days} days ahead (max_token_lifetime_days). Use a token that "
+            f"expires sooner. " + ROTATE_HOWTO
+        ]
+    return []
+
+
+def token_expiry_soon(
+    resource: str, expires_on: str | None, today: date, warn_days: int
+) -> list[str]:
+    """circlecost-token-expiry-warning (advisory): the token expires within warn_days."""
+    expiry = parse_date(expires_on) if expires_on else None
+    if expiry is None or expiry < today:
+        return []  # a missing or past expiry is the mandatory rule's business
+    days_left = (expiry - today).days
+    if days_left <= warn_days:
+        return [
+            f"Integration '{resource}': its CircleCI token expires on {expiry}, in {days_left} "
+            f"day(s). Rotate it now. " + ROTATE_HOWTO
+        ]
+    return []
+
+
+# Returns the actor's roles, or None when the store has no principals yet (a new store makes
+# its first actor the Organization Owner, so nobody is refused there). Raises when unreadable.
+RoleLookup = Callable[[str], list[str] | None]
+
+
+@dataclass(frozen=True)
+class RoleVerdict:
+    messages: list[str]
+    store_unreadable: bool = False
+
+
+def owner_role(actor: str | None, roles_of: RoleLookup) -> RoleVerdict:
+    """circlecost-owner-role: the acting person holds an owner role in the store's registry."""
+    if not actor:
+        return RoleVerdict(
+            [
+                "No actor is set for this stack: run `pulumi config set circlecost:actor <you>` "
+                "(or set CIRCLECOST_ACTOR) so that changes are checked and audited."
+            ]
+        )
+    try:
+        roles = roles_of(actor)
+    except Exception as err:  # the store could not be read: say so, never guess
+        return RoleVerdict(
+            [
+                f"The circlecost store could not be read to check the role of '{actor}' ({err}). "
+                "Make sure circlecost:store points at a readable store, or set this policy's "
+                "config `unreadable_store` to `warn`."
+            ],
+            store_unreadable=True,
+        )
+    if roles is None or any(role in OWNER_ROLES for role in roles):
+        return RoleVerdict([])
+    held = f"holds {', '.join(sorted(roles))}" if roles else "holds no role"
+    return RoleVerdict(
+        [
+            f"'{actor}' {held} in the circlecost store, but only an Organization Owner or "
+            "Integration Owner may change integrations. Ask an Organization Owner to run "
+            f"`circlecost access grant {actor} 'Integration Owner'`."
+        ]
+    )
+
+
+def price_sanity(resource: str, base_price: object, schedule: Iterable[object]) -> list[str]:
+    """circlecost-price-sanity (advisory): USD per credit in (0, 0.01], dated prices included."""
+    messages = []
+    prices = [("price_per_credit", base_price)]
+    for index, entry in enumerate(schedule):
+        if isinstance(entry, dict):
+            prices.append(
+                (
+                    f"price_schedule[{index}] ({entry.get('effective_from')})",
+                    entry.get("price_per_credit"),
+                )
+            )
+    for field, value in prices:
+        if value is None:
+            continue
+        price = as_decimal(value)
+        if price is None or price <= 0 or price > MAX_SANE_PRICE:
+            ratio = (
+                f" — {price / LIST_PRICE:,.0f}× the list price of $0.0006"
+                if price and price > 0
+                else ""
+            )
+            messages.append(
+                f"Integration '{resource}': {field} is {value} USD per credit{ratio}. CircleCI's "
+                "list price is $0.0006 per credit (25,000 credits for $15); did you mean 0.0006?"
+            )
+    return messages
+
+
+def parse_date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def as_decimal(value: object) -> Decimal | None:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
