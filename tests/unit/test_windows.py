@@ -1,0 +1,75 @@
+"""Export windows: calendar months, CircleCI's limits, refresh of the trailing days."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from provider.windows import Window, backfill_windows, refresh_windows
+
+NOW = datetime(2026, 11, 25, 15, 30, 12, tzinfo=UTC)
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+
+
+def test_backfill_of_three_months_asks_for_whole_calendar_months_and_this_month_so_far() -> None:
+    assert backfill_windows(NOW, 3) == [
+        Window(utc(2026, 8, 1), utc(2026, 8, 31, 23, 59, 59)),
+        Window(utc(2026, 9, 1), utc(2026, 9, 30, 23, 59, 59)),
+        Window(utc(2026, 10, 1), utc(2026, 10, 31, 23, 59, 59)),
+        Window(utc(2026, 11, 1), utc(2026, 11, 25, 15, 29, 12)),
+    ]
+
+
+def test_backfill_of_zero_months_imports_this_month_so_far() -> None:
+    assert backfill_windows(NOW, 0) == [Window(utc(2026, 11, 1), utc(2026, 11, 25, 15, 29, 12))]
+
+
+@pytest.mark.parametrize("months", range(13))
+def test_every_window_respects_circleci_limits(months: int) -> None:
+    for window in backfill_windows(NOW, months):
+        assert window.end - window.start <= timedelta(days=31)
+        assert window.start >= NOW - timedelta(days=365)
+        assert window.end < NOW
+        assert window.start <= window.end
+
+
+def test_twelve_months_back_starts_no_more_than_a_year_ago() -> None:
+    windows = backfill_windows(NOW, 12)
+    assert windows[0].start == utc(2025, 11, 27)
+    assert windows[-1].end == utc(2026, 11, 25, 15, 29, 12)
+
+
+def test_windows_cover_the_range_without_gaps_or_overlaps() -> None:
+    windows = backfill_windows(NOW, 12)
+    for earlier, later in zip(windows, windows[1:], strict=False):
+        assert later.start - earlier.end == timedelta(seconds=1)
+
+
+def test_backfill_months_outside_0_to_12_is_refused() -> None:
+    with pytest.raises(ValueError, match="0 to 12"):
+        backfill_windows(NOW, 13)
+
+
+def test_refresh_reimports_the_last_three_days() -> None:
+    assert refresh_windows(NOW, date(2026, 11, 25)) == [
+        Window(utc(2026, 11, 22), utc(2026, 11, 25, 15, 29, 12))
+    ]
+
+
+def test_refresh_after_a_gap_starts_at_the_last_imported_day_and_splits_by_month() -> None:
+    assert refresh_windows(NOW, date(2026, 10, 30)) == [
+        Window(utc(2026, 10, 30), utc(2026, 10, 31, 23, 59, 59)),
+        Window(utc(2026, 11, 1), utc(2026, 11, 25, 15, 29, 12)),
+    ]
+
+
+def test_refresh_early_in_a_month_reaches_into_the_previous_month() -> None:
+    now = utc(2026, 12, 1, 0, 30)
+    assert refresh_windows(now, date(2026, 11, 30)) == [
+        Window(utc(2026, 11, 28), utc(2026, 11, 30, 23, 59, 59)),
+        Window(utc(2026, 12, 1), utc(2026, 12, 1, 0, 29)),
+    ]
