@@ -79,8 +79,14 @@ def backfill_windows(now: datetime, months: int) -> list[Window]:
 
 
 def refresh_windows(now: datetime, imported_through: date | None) -> list[Window]:
-    """The daily refresh: the trailing days (CircleCI completes them late) and anything newer."""
+    """The daily refresh: the months holding the trailing days (CircleCI completes them late)
+    and anything newer than the data already imported.
+
+    Whole calendar months are asked for again, so each refresh window is the same ledger window
+    as the backfill's and replaces its rows exactly (rows without any date cannot be told apart
+    by day).
+    """
     trailing = now.date() - timedelta(days=REFRESH_TRAILING_DAYS)
     start_day = trailing if imported_through is None else min(trailing, imported_through)
-    start = max(midnight(start_day), earliest_start(now))
+    start = max(midnight(month_start(start_day)), earliest_start(now))
     return split_by_month(start, latest_end(now))

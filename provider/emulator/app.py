@@ -19,7 +19,15 @@ from provider.emulator.replay import ReplaySource
 from provider.emulator.request_log import RequestLog
 from provider.emulator.server import EmulatorHTTPServer
 from provider.emulator.sources import GeneratedSource
-from provider.emulator.state import API_PREFIX, EmulatorState, Settings, make_tokens, make_users
+from provider.emulator.state import (
+    API_PREFIX,
+    EmulatorState,
+    Settings,
+    make_bot_users,
+    make_org_admin_tokens,
+    make_tokens,
+    make_users,
+)
 
 OrganizationSpec = Organization | str | Mapping[str, str]
 
@@ -70,6 +78,7 @@ class Emulator:
         replay_dir: str | Path | None = None,
         organizations: Sequence[OrganizationSpec] | None = None,
         tokens: Mapping[str, str] | None = None,
+        org_admin_tokens: Mapping[str, str] | None = None,
     ) -> None:
         if rows_per_part < 1 or job_delay < 0 or link_ttl < 0:
             raise ValueError("rows_per_part must be >= 1, job_delay and link_ttl >= 0")
@@ -82,11 +91,15 @@ class Emulator:
         self.tokens = make_tokens(tokens)
         given = [_organization(seed, spec) for spec in organizations or ()]
         self._source, orgs = self._make_source(replay_dir, given, jobs_per_project_per_day)
+        # Each organization also has an admin bot with a token of its own, so that several
+        # integrations can each use a dedicated token, as circlecost's policies require.
+        self.org_admin_tokens = make_org_admin_tokens(orgs, org_admin_tokens)
+        bots = {f"bot:{org_id}": token for org_id, token in self.org_admin_tokens.items()}
         self._state = EmulatorState(
             source=self._source,
             organizations=orgs,
-            tokens=self.tokens,
-            users=make_users(seed),
+            tokens={**self.tokens, **bots},
+            users={**make_users(seed), **make_bot_users(seed, orgs)},
             settings=Settings(job_delay, link_ttl, rows_per_part),
             quota=QuotaTracker({"POST": post_limit, "GET": get_limit}),
             clock=self.clock,

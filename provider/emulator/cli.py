@@ -28,6 +28,7 @@ def write_tokens_file(path: Path, emulator: Emulator) -> None:
     payload = {
         "base_url": emulator.base_url,
         "tokens": emulator.tokens,
+        "org_admin_tokens": emulator.org_admin_tokens,
         "organizations": emulator.organizations,
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import re
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -113,6 +113,32 @@ def make_users(seed: int) -> dict[str, User]:
     return {
         "admin": user("ada-admin", "Ada Admin", is_admin=True),
         "non_admin": user("nico-member", "Nico Member", is_admin=False),
+    }
+
+
+def make_org_admin_tokens(
+    organizations: Sequence[Organization], given: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """One admin-bot token per organization id, random unless given."""
+    tokens = {
+        org.id: f"CCIPAT_{secrets.token_urlsafe(16)}_{secrets.token_hex(20)}"
+        for org in organizations
+    }
+    tokens.update({org_id.lower(): token for org_id, token in (given or {}).items()})
+    return tokens
+
+
+def make_bot_users(seed: int, organizations: Sequence[Organization]) -> dict[str, User]:
+    """The admin bots behind the per-organization tokens (kind `bot:<org id>`)."""
+    return {
+        f"bot:{org.id}": User(
+            seeded_uuid(seed, "bot", org.id),
+            f"{org.name}-cost-bot",
+            f"{org.name} cost bot",
+            None,
+            is_admin=True,
+        )
+        for org in organizations
     }
 
 

@@ -54,15 +54,16 @@ def test_backfill_months_outside_0_to_12_is_refused() -> None:
         backfill_windows(NOW, 13)
 
 
-def test_refresh_reimports_the_last_three_days() -> None:
+def test_refresh_reimports_the_month_holding_the_last_three_days() -> None:
     assert refresh_windows(NOW, date(2026, 11, 25)) == [
-        Window(utc(2026, 11, 22), utc(2026, 11, 25, 15, 29, 12))
+        Window(utc(2026, 11, 1), utc(2026, 11, 25, 15, 29, 12))
     ]
 
 
-def test_refresh_after_a_gap_starts_at_the_last_imported_day_and_splits_by_month() -> None:
-    assert refresh_windows(NOW, date(2026, 10, 30)) == [
-        Window(utc(2026, 10, 30), utc(2026, 10, 31, 23, 59, 59)),
+def test_refresh_after_a_gap_starts_at_the_month_of_the_last_imported_day() -> None:
+    assert refresh_windows(NOW, date(2026, 9, 30)) == [
+        Window(utc(2026, 9, 1), utc(2026, 9, 30, 23, 59, 59)),
+        Window(utc(2026, 10, 1), utc(2026, 10, 31, 23, 59, 59)),
         Window(utc(2026, 11, 1), utc(2026, 11, 25, 15, 29, 12)),
     ]
 
@@ -70,6 +71,12 @@ def test_refresh_after_a_gap_starts_at_the_last_imported_day_and_splits_by_month
 def test_refresh_early_in_a_month_reaches_into_the_previous_month() -> None:
     now = utc(2026, 12, 1, 0, 30)
     assert refresh_windows(now, date(2026, 11, 30)) == [
-        Window(utc(2026, 11, 28), utc(2026, 11, 30, 23, 59, 59)),
+        Window(utc(2026, 11, 1), utc(2026, 11, 30, 23, 59, 59)),
         Window(utc(2026, 12, 1), utc(2026, 12, 1, 0, 29)),
     ]
+
+
+def test_refresh_windows_are_the_backfill_windows_of_the_same_months() -> None:
+    backfill = set(backfill_windows(NOW, 3))
+    for window in refresh_windows(NOW, date(2026, 10, 2)):
+        assert any(window.start == planned.start for planned in backfill)

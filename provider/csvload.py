@@ -1,0 +1,540 @@
+r"""Loads the parts of a CircleCI usage export into the store's `usage` table, exactly and fast.
+
+CircleCI writes a warehouse-style unload (see shared/circleci-api.md, "The CSV"): `\N` is NULL,
+fields are unquoted with backslash-escaped delimiters (`feature\,x`), yet RFC 4180 quoted fields
+(`"feature,x"`, `"a ""b"" c"`) occur too, and a bare `"` inside an unquoted field is a literal
+character. No single CSV reader setting reads all of that, so every line takes one of two paths:
+
+- fast path, in DuckDB: each part is read once as whole lines (one VARCHAR per line, numbered);
+  a line with no `"` and no backslash other than whole `\N` fields, split on commas into
+  exactly 48 fields, is cast column by column in SQL and inserted;
+- slow path, in Python: every other line is fetched (with its number) by a second scan on a
+  scratch connection that runs beside the fast insert, parsed exactly here (field by field,
+  joining a record that continues on the next line), then cast by the same SQL and inserted.
+
+Both happen inside the caller's transaction. Anything neither path can read (a wrong field
+count, a bad number or date, text that is not UTF-8) raises `CsvFormatError` naming the file
+and the line, so the caller's rollback leaves the rows loaded before intact.
+
+Dialect decisions where CircleCI documents nothing:
+- a quoted field is literal text: `"\N"` is the two characters and `""` the empty string
+  (NULL in a typed column, where an empty value means nothing else);
+- in an unquoted field, `\n`, `\r`, `\t` are a newline, carriage return and tab, a backslash
+  before a line break continues the value on the next line, and `\X` is X for any other X;
+- inside quotes a backslash is an ordinary character (RFC 4180 has no escapes but `""`);
+- blank lines are skipped; a UTF-8 byte-order mark before the header is ignored.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+
+from provider.errors import CirclecostError
+from provider.usage_columns import COLUMN_NAMES, CREDIT_SERVICES, USAGE_COLUMNS
+
+FIELD_COUNT: Final = len(USAGE_COLUMNS)
+GZIP_MAGIC: Final = b"\x1f\x8b"
+# The whole-line reader needs a delimiter that no text line contains.
+LINE_DELIMITER: Final = "\x00"
+MAX_HEADER_BYTES: Final = 64 * 1024
+# Measured on 1M rows (tests/store/measure_load.py): appending in parallel without keeping the
+# file order, and not merging the partial row groups that leaves at the commit's checkpoint,
+# halves the load time; the memory limit keeps the peak RSS under 600 MB (DuckDB spills).
+LOAD_SETTINGS: Final = (
+    "SET preserve_insertion_order = false",
+    "SET max_vacuum_tasks = 0",
+    "SET memory_limit = '400MB'",
+)
+SCRATCH_SETTINGS: Final = ("SET threads = 1", "SET memory_limit = '100MB'")
+
+# A line the fast path may split on commas: no quote, and every backslash is a whole `\N`.
+# `,\N,` is replaced twice because neighbouring `\N` fields share a comma.
+_NEEDS_SLOW_PATH_SQL: Final = (
+    "(contains(line, '\"') OR (contains(line, '\\') AND contains("
+    "replace(replace(',' || line || ',', ',\\N,', ',,'), ',\\N,', ',,'), '\\')))"
+)
+_ESCAPE_RE: Final = re.compile(r"\\(.)", re.DOTALL)
+_ESCAPED_CHARACTERS: Final = {"n": "\n", "r": "\r", "t": "\t"}
+_DUCKDB_LINE_RE: Final = re.compile(r"Line: (\d+)")
+_TYPES: Final = dict(USAGE_COLUMNS)
+_TYPED_COLUMNS: Final = tuple((name, kind) for name, kind in USAGE_COLUMNS if kind != "VARCHAR")
+
+
+class CsvFormatError(CirclecostError):
+    """A part of a usage export that cannot be loaded exactly; names the file and the line."""
+
+    def __init__(self, path: Path, line: int | None, problem: str) -> None:
+        where = f"{path}, line {line}" if line is not None else str(path)
+        super().__init__(
+            f"{where}: {problem}",
+            hint="nothing of this window was loaded and its previous rows are unchanged; "
+            "if the export is damaged, import the window again (`circlecost sync`), "
+            "otherwise report the line as a CircleCI format change",
+        )
+        self.path = path
+        self.line = line
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one window's load put into the store."""
+
+    rows: int
+    total_mismatch_rows: int
+    slow_path_rows: int
+    rows_without_job: int
+
+
+@dataclass(frozen=True)
+class Part:
+    """One file of an export and where its header puts each of the 48 columns."""
+
+    path: Path
+    number: int  # 1-based, as in usage.source_part
+    compressed: bool
+    positions: Mapping[str, int]  # column name -> 1-based field position
+
+    @property
+    def compression(self) -> str:
+        return "gzip" if self.compressed else "none"
+
+
+@dataclass(frozen=True)
+class Record:
+    """A line (or a record continued over several lines) parsed by the slow path."""
+
+    part: Part
+    line: int
+    values: tuple[str | None, ...]  # in USAGE_COLUMNS order
+
+
+@dataclass(frozen=True)
+class Target:
+    """The usage rows of one window: who they belong to and where they came from."""
+
+    integration_id: str
+    window_start: datetime  # naive UTC, as stored
+    export_job_id: str | None
+    loaded_at: datetime  # naive UTC, as stored
+
+    def constants(self) -> list[Any]:
+        return [self.integration_id, self.window_start, self.export_job_id, self.loaded_at]
+
+
+# --- the part files ----------------------------------------------------------------------------
+
+
+def open_part(path: Path, number: int) -> Part:
+    """Reads and checks a part's header: every one of the 48 columns, by name, exactly once."""
+    try:
+        with path.open("rb") as raw:
+            compressed = raw.read(2) == GZIP_MAGIC
+        header = _read_header(path, compressed)
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        raise CsvFormatError(path, 1, f"cannot read the header row ({err})") from err
+    names = _header_names(path, header)
+    return Part(path, number, compressed, {name: index for index, name in enumerate(names, 1)})
+
+
+def _read_header(path: Path, compressed: bool) -> str:
+    opener = gzip.open if compressed else open
+    with opener(path, "rb") as stream:
+        raw = stream.readline(MAX_HEADER_BYTES)
+    if not raw.strip():
+        raise CsvFormatError(path, 1, "is empty: a usage export starts with a header row")
+    return raw.decode("utf-8-sig").rstrip("\r\n")
+
+
+def _header_names(path: Path, header: str) -> list[str]:
+    try:
+        names = [(value or "").strip().upper() for value in split_fields(header)]
+    except ValueError as err:
+        raise CsvFormatError(path, 1, f"the header row cannot be read: {err}") from err
+    problems = _header_problems(names)
+    if problems:
+        raise CsvFormatError(path, 1, "; ".join(problems))
+    return names
+
+
+def _header_problems(names: list[str]) -> list[str]:
+    expected = set(COLUMN_NAMES)
+    missing = [name for name in COLUMN_NAMES if name not in names]
+    unknown = [name for name in names if name not in expected]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    problems = []
+    if missing:
+        problems.append(f"the header lacks the column(s) {', '.join(missing)}")
+    if unknown:
+        problems.append(f"the header has unknown column(s) {', '.join(map(repr, unknown))}")
+    if repeated:
+        problems.append(f"the header repeats the column(s) {', '.join(repeated)}")
+    return problems
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def tune_for_load(con: duckdb.DuckDBPyConnection) -> None:
+    """Settings for a bulk load, on the caller's short-lived connection (they end with it)."""
+    for setting in LOAD_SETTINGS:
+        con.execute(setting)
+
+
+def load_parts(con: duckdb.DuckDBPyConnection, paths: Sequence[Path], target: Target) -> LoadResult:
+    """Inserts the rows of every part for `target`, inside the caller's open transaction.
+
+    The caller deletes the window's previous rows first and rolls back on any error. The slow
+    path's lines are found and parsed on a scratch connection while DuckDB inserts the rest:
+    rows are only ever appended, which keeps the commit cheap.
+    """
+    parts = [open_part(path, number) for number, path in enumerate(paths, 1)]
+    if not parts:
+        return _summarize(con, target, 0)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="circlecost-slow-path") as pool:
+        slow = pool.submit(find_slow_records, parts)
+        _insert_fast(con, parts, target)
+        records = slow.result()
+    if records:
+        _insert_records(con, records, target)
+    return _summarize(con, target, len(records))
+
+
+def _lines_sql(part: Part) -> tuple[str, list[Any]]:
+    """Every non-blank line of a part, numbered as in the file (the header is line 1)."""
+    sql = (
+        f"SELECT {part.number} AS source_part, row_number() OVER () + 1 AS source_line, line "
+        "FROM read_csv(?, columns = {'line': 'VARCHAR'}, header = true, auto_detect = false, "
+        "delim = ?, quote = '', escape = '', compression = ?, strict_mode = true)"
+    )
+    return f"SELECT * FROM ({sql}) WHERE line IS NOT NULL", [
+        str(part.path),
+        LINE_DELIMITER,
+        part.compression,
+    ]
+
+
+def _split_lines_sql(part: Part) -> tuple[str, list[Any]]:
+    """The part's fast-path lines, each split on every comma into `f`."""
+    lines, params = _lines_sql(part)
+    sql = (
+        "SELECT source_part, source_line, string_split(line, ',') AS f "
+        f"FROM ({lines}) WHERE NOT {_NEEDS_SLOW_PATH_SQL}"
+    )
+    return sql, params
+
+
+def _fast_lines_sql(part: Part) -> tuple[str, list[Any]]:
+    """The fast-path lines; one without exactly 48 fields fails the insert (then diagnosed)."""
+    split, params = _split_lines_sql(part)
+    sql = (
+        f"SELECT source_part, source_line, CASE WHEN len(f) = {FIELD_COUNT} THEN f "
+        "ELSE error('a line has the wrong number of fields') END AS f "
+        f"FROM ({split})"
+    )
+    return sql, params
+
+
+def _slow_lines_sql(part: Part) -> tuple[str, list[Any]]:
+    """Exactly the lines that `_split_lines_sql` leaves out."""
+    lines, params = _lines_sql(part)
+    return (
+        f"SELECT source_part, source_line, line FROM ({lines}) WHERE {_NEEDS_SLOW_PATH_SQL}",
+        params,
+    )
+
+
+def _fast_select(part: Part) -> tuple[str, list[Any]]:
+    fast, params = _fast_lines_sql(part)
+    columns = ", ".join(
+        f"{_typed(_fast_field(part, name), kind)} AS {name}" for name, kind in USAGE_COLUMNS
+    )
+    return f"SELECT source_part, source_line, {columns} FROM ({fast})", params
+
+
+def _fast_field(part: Part, name: str) -> str:
+    return f"nullif(nullif(f[{part.positions[name]}], '\\N'), '')"
+
+
+def _typed(value_sql: str, kind: str) -> str:
+    return value_sql if kind == "VARCHAR" else f"CAST({value_sql} AS {kind})"
+
+
+def _insert_fast(con: duckdb.DuckDBPyConnection, parts: list[Part], target: Target) -> None:
+    selects, params = [], target.constants()
+    for part in parts:
+        sql, part_params = _fast_select(part)
+        selects.append(sql)
+        params.extend(part_params)
+    try:
+        con.execute(
+            "INSERT INTO usage BY NAME SELECT ? AS integration_id, ? AS window_start, "
+            "? AS export_job_id, ? AS loaded_at, * FROM (" + " UNION ALL ".join(selects) + ")",
+            params,
+        )
+    except duckdb.Error as err:
+        found = diagnose_parts(parts, err)
+        if found is None:
+            raise  # not the data's fault (disk, memory): the store reports it
+        raise found from err
+
+
+def find_slow_records(parts: Sequence[Part]) -> list[Record]:
+    """Reads the slow path's lines of every part (on its own connection) and parses them."""
+    pending: list[tuple[int, int, str]] = []
+    with duckdb.connect() as scratch:
+        for setting in SCRATCH_SETTINGS:  # the fast path is using the other cores
+            scratch.execute(setting)
+        for part in parts:
+            sql, params = _slow_lines_sql(part)
+            try:
+                rows = scratch.execute(f"{sql} ORDER BY source_line", params).fetchall()
+            except duckdb.Error as err:
+                raise CsvFormatError(part.path, _duckdb_line(err), _duckdb_problem(err)) from err
+            pending.extend((part.number, int(line), str(text)) for _, line, text in rows)
+    return parse_pending(parts, pending)
+
+
+def _insert_records(con: duckdb.DuckDBPyConnection, records: list[Record], target: Target) -> None:
+    sql, params = _records_select(records)
+    try:
+        con.execute(
+            "INSERT INTO usage BY NAME SELECT ? AS integration_id, ? AS window_start, "
+            f"? AS export_job_id, ? AS loaded_at, * FROM ({sql})",
+            target.constants() + params,
+        )
+    except duckdb.Error as err:
+        found = diagnose_records(records)
+        if found is None:
+            raise
+        raise found from err
+
+
+def _records_source(records: list[Record]) -> tuple[str, list[Any]]:
+    """The slow path's records as rows of VARCHAR columns v1..v48, bound as parameters."""
+    unnests = ", ".join(f"unnest(?::VARCHAR[]) AS v{index}" for index in range(1, FIELD_COUNT + 1))
+    sql = (
+        "SELECT unnest(?::SMALLINT[]) AS source_part, unnest(?::BIGINT[]) AS source_line, "
+        f"{unnests}"
+    )
+    params: list[Any] = [[r.part.number for r in records], [r.line for r in records]]
+    params.extend([r.values[index] for r in records] for index in range(FIELD_COUNT))
+    return sql, params
+
+
+def _records_select(records: list[Record]) -> tuple[str, list[Any]]:
+    """The slow path's records cast exactly like the fast path's lines."""
+    source, params = _records_source(records)
+    columns = ", ".join(
+        f"{_typed(f'v{index}', kind)} AS {name}"
+        for index, (name, kind) in enumerate(USAGE_COLUMNS, 1)
+    )
+    return f"SELECT source_part, source_line, {columns} FROM ({source})", params
+
+
+def _summarize(con: duckdb.DuckDBPyConnection, target: Target, slow_rows: int) -> LoadResult:
+    components = " + ".join(f"coalesce({column}, 0)" for column, _ in CREDIT_SERVICES)
+    row = con.execute(
+        "SELECT count(*), "
+        f"count(*) FILTER (WHERE coalesce(TOTAL_CREDITS, 0) <> {components}), "
+        "count(*) FILTER (WHERE JOB_ID IS NULL) "
+        "FROM usage WHERE integration_id = ? AND window_start = ?",
+        [target.integration_id, target.window_start],
+    ).fetchone()
+    assert row is not None
+    rows, mismatches, without_job = (int(value) for value in row)
+    return LoadResult(rows, mismatches, slow_rows, without_job)
+
+
+# --- the slow path ----------------------------------------------------------------------------
+
+
+class Unfinished(ValueError):
+    """The text ends inside a quoted field or right after an escaping backslash."""
+
+
+def split_fields(text: str) -> list[str | None]:
+    """Splits one record into its decoded fields (None is NULL); raises ValueError if malformed.
+
+    It splits on every comma, then joins back the pieces of a quoted field that holds commas
+    and of an unquoted field whose comma is escaped; nearly every piece is a whole field.
+    """
+    pieces = text.split(",")
+    fields: list[str | None] = []
+    index = 0
+    while index < len(pieces):
+        piece, index = pieces[index], index + 1
+        if piece.startswith('"'):
+            while piece.count('"') % 2 or len(piece) == 1:
+                if index == len(pieces):
+                    raise Unfinished(f"field {len(fields) + 1} opens a quote that is never closed")
+                piece, index = piece + "," + pieces[index], index + 1
+            fields.append(_unquote(piece, len(fields) + 1))
+        elif "\\" in piece:
+            while _escapes_next(piece):
+                if index == len(pieces):
+                    raise Unfinished(f"field {len(fields) + 1} ends with a lone backslash")
+                piece, index = piece + "," + pieces[index], index + 1
+            fields.append(_unescape(piece))
+        else:
+            fields.append(piece or None)
+    return fields
+
+
+def _unquote(piece: str, field: int) -> str:
+    inner = piece[1:-1]
+    if not piece.endswith('"') or '"' in inner.replace('""', ""):
+        raise ValueError(f"field {field} has text after its closing quote")
+    return inner.replace('""', '"')
+
+
+def _escapes_next(piece: str) -> bool:
+    """True if the piece ends with an odd run of backslashes: its last one escapes the comma."""
+    return (len(piece) - len(piece.rstrip("\\"))) % 2 == 1
+
+
+def _unescape(piece: str) -> str | None:
+    if piece == "\\N":
+        return None
+    return _ESCAPE_RE.sub(lambda m: _ESCAPED_CHARACTERS.get(m.group(1), m.group(1)), piece)
+
+
+def parse_pending(parts: Sequence[Part], pending: Iterable[tuple[int, int, str]]) -> list[Record]:
+    """Parses the slow path's lines, given in file order as (part number, line, text).
+
+    A record left open at the end of a line continues on the next line if that line is
+    pending too (a quoted or escaped line break); otherwise it is an error.
+    """
+    by_number = {part.number: part for part in parts}
+    lines = list(pending)
+    records: list[Record] = []
+    index = 0
+    while index < len(lines):
+        number, first_line, text = lines[index]
+        index += 1
+        while True:
+            try:
+                fields = split_fields(text)
+                break
+            except Unfinished as err:
+                if index == len(lines) or lines[index][:2] != (number, lines[index - 1][1] + 1):
+                    raise CsvFormatError(by_number[number].path, first_line, str(err)) from None
+                text, index = text + "\n" + lines[index][2], index + 1
+            except ValueError as err:
+                raise CsvFormatError(by_number[number].path, first_line, str(err)) from None
+        records.append(_record(by_number[number], first_line, fields))
+    return records
+
+
+def _record(part: Part, line: int, fields: list[str | None]) -> Record:
+    if len(fields) != FIELD_COUNT:
+        raise CsvFormatError(
+            part.path, line, f"has {len(fields)} fields where the header has {FIELD_COUNT}"
+        )
+    values = tuple(
+        None if value == "" and kind != "VARCHAR" else value
+        for value, kind in zip(
+            (fields[part.positions[name] - 1] for name, _ in USAGE_COLUMNS),
+            (kind for _, kind in USAGE_COLUMNS),
+            strict=True,
+        )
+    )
+    return Record(part, line, values)
+
+
+# --- explaining a failed load -----------------------------------------------------------------
+# These run only after DuckDB refused a batch: they find the first file and line to blame,
+# on a scratch in-memory connection because the caller's transaction is aborted.
+
+
+def diagnose_parts(parts: Sequence[Part], err: duckdb.Error) -> CsvFormatError | None:
+    """Finds the file and line behind a failed fast-path insert; None if the data is fine."""
+    with duckdb.connect() as scratch:
+        for part in parts:
+            found = _first_bad_fast_line(scratch, part)
+            if found is not None:
+                return found
+    if _duckdb_line(err) is not None and len(parts) == 1:
+        return CsvFormatError(parts[0].path, _duckdb_line(err), _duckdb_problem(err))
+    return None
+
+
+def _first_bad_fast_line(scratch: duckdb.DuckDBPyConnection, part: Part) -> CsvFormatError | None:
+    split, params = _split_lines_sql(part)
+    tests = [(name, kind, _fast_field(part, name)) for name, kind in _TYPED_COLUMNS]
+    try:
+        miscounted = scratch.execute(
+            f"SELECT source_line, len(f) FROM ({split}) WHERE len(f) <> {FIELD_COUNT} "
+            "ORDER BY source_line LIMIT 1",
+            params,
+        ).fetchone()
+        bad_value = scratch.execute(
+            _first_bad_value_sql(f"SELECT * FROM ({split}) WHERE len(f) = {FIELD_COUNT}", tests),
+            params,
+        ).fetchone()
+    except duckdb.Error as err:
+        return CsvFormatError(part.path, _duckdb_line(err), _duckdb_problem(err))
+    if miscounted is not None and (bad_value is None or miscounted[0] < bad_value[1]):
+        line, count = miscounted
+        return CsvFormatError(
+            part.path, int(line), f"has {count} fields where the header has {FIELD_COUNT}"
+        )
+    return None if bad_value is None else _bad_value_error({part.number: part}, bad_value)
+
+
+def diagnose_records(records: list[Record]) -> CsvFormatError | None:
+    """Finds the slow-path record behind a failed insert; None if every value casts."""
+    source, params = _records_source(records)
+    tests = [(name, kind, f"v{COLUMN_NAMES.index(name) + 1}") for name, kind in _TYPED_COLUMNS]
+    with duckdb.connect() as scratch:
+        row = scratch.execute(_first_bad_value_sql(source, tests), params).fetchone()
+    if row is None:
+        return None
+    return _bad_value_error({record.part.number: record.part for record in records}, row)
+
+
+def _first_bad_value_sql(source: str, tests: list[tuple[str, str, str]]) -> str:
+    """The first row of `source` with a value that does not cast: (part, line, column, value)."""
+    bad = {
+        name: f"({value} IS NOT NULL AND TRY_CAST({value} AS {kind}) IS NULL)"
+        for name, kind, value in tests
+    }
+    column = " ".join(f"WHEN {bad[name]} THEN '{name}'" for name, _, _ in tests)
+    value = " ".join(f"WHEN {bad[name]} THEN {raw}" for name, _, raw in tests)
+    return (
+        f"SELECT source_part, source_line, CASE {column} END, CASE {value} END "
+        f"FROM ({source}) WHERE {' OR '.join(bad.values())} "
+        "ORDER BY source_part, source_line LIMIT 1"
+    )
+
+
+def _bad_value_error(parts: Mapping[int, Part], row: tuple[Any, ...]) -> CsvFormatError:
+    number, line, name, value = row
+    kind = _TYPES[name]
+    return CsvFormatError(
+        parts[int(number)].path, int(line), f"{name} is {value!r}, which is not a valid {kind}"
+    )
+
+
+def _duckdb_line(err: duckdb.Error) -> int | None:
+    match = _DUCKDB_LINE_RE.search(str(err))
+    return int(match.group(1)) if match else None
+
+
+def _duckdb_problem(err: duckdb.Error) -> str:
+    text = str(err)
+    if "Invalid unicode" in text or "not utf-8" in text:
+        return "is not UTF-8 text"
+    lowered = text.lower()
+    if any(word in lowered for word in ("gzip", "zlib", "decompress", "inflate")):
+        return f"is not a complete gzip file ({text.splitlines()[0]})"
+    return text.splitlines()[0] if text else type(err).__name__

@@ -1,0 +1,1784 @@
+"""The cost store: one embedded DuckDB file with everything circlecost knows.
+
+It holds integrations (never their tokens: only a fingerprint), dated prices, the import ledger
+(windows and CircleCI export jobs), the raw usage rows of every export (all 48 columns, typed),
+workspaces and bindings, principals and roles, quota counters and the audit log. Costs are the
+view `costs` over usage × the price in effect on each line's date, so a price change re-prices
+everything at once and nothing is stored twice.
+
+Every operation opens a short-lived connection and closes it (the Pulumi provider is pickled
+and re-imported in other processes, so nothing may live on `self`). Writers take DuckDB's file
+lock; one that finds it held retries for `lock_timeout` seconds, then raises `StoreLocked`
+naming the process that holds it, which each writer records in `<store>.writer.json`. Reports
+read through `reader()`, a read-only connection. `duckdb.Error` is translated into this
+module's errors in one place, `_translated`, with a hint that says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+
+from provider import csvload
+from provider.csvload import LoadResult
+from provider.errors import CirclecostError
+from provider.usage_columns import LIST_PRICE_USD_PER_CREDIT
+from provider.windows import Window
+
+__all__ = [
+    "DIMENSIONS",
+    "ROLES",
+    "AuditEntry",
+    "Binding",
+    "ExportJob",
+    "ImportWindow",
+    "Integration",
+    "LoadResult",
+    "NotFound",
+    "Price",
+    "Principal",
+    "Store",
+    "StoreConflict",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreLocked",
+    "StoreOutdated",
+    "WindowTask",
+    "Workspace",
+    "token_fingerprint",
+]
+
+BASE_PRICE_DATE: Final = date(1, 1, 1)
+LIST_PRICE: Final = Decimal(LIST_PRICE_USD_PER_CREDIT)
+ROLES: Final = ("Organization Owner", "Integration Owner", "Editor", "Viewer")
+STATUSES: Final = ("Importing", "Stable", "Warning", "Error")
+QUOTA_KINDS: Final = ("POST", "GET")
+QUOTA_PERIOD: Final = timedelta(hours=1)
+QUOTA_HISTORY: Final = timedelta(days=7)
+LOCK_RETRY_SECONDS: Final = 0.1
+SECRET_KEYS: Final = frozenset({"token", "circle_token", "api_token", "password", "secret"})
+
+# Tag key (as in reports and FOCUS exports) -> column of the costs view.
+TAG_COLUMNS: Final = {
+    "circleci:organization_id": "tag_organization_id",
+    "circleci:project_id": "tag_project_id",
+    "circleci:vcs_name": "tag_vcs_name",
+    "circleci:vcs_url": "tag_vcs_url",
+    "circleci:vcs_branch": "tag_vcs_branch",
+    "circleci:pipeline_id": "tag_pipeline_id",
+    "circleci:job_build_status": "tag_job_build_status",
+}
+# Group-by dimension -> column of the costs view. The only names ever written into report SQL.
+DIMENSIONS: Final = {
+    **{
+        name: name
+        for name in (
+            "billing_account",
+            "billing_account_id",
+            "account",
+            "account_id",
+            "service",
+            "category",
+            "subcategory",
+            "resource",
+            "charge_type",
+            "date",
+        )
+    },
+    **{f"tag:{key}": column for key, column in TAG_COLUMNS.items()},
+}
+# Integration fields a caller may change; `token` is refused, only its fingerprint is stored.
+INTEGRATION_FIELDS: Final = (
+    "organization_name",
+    "description",
+    "token_fingerprint",
+    "token_user",
+    "token_rotated_at",
+    "token_expires_on",
+    "backfill_months",
+    "status",
+    "status_detail",
+    "last_refresh_at",
+)
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+class StoreError(CirclecostError):
+    """The store could not do what was asked."""
+
+
+class StoreLocked(StoreError):
+    """Another process holds the store's write lock."""
+
+
+class StoreCorrupt(StoreError):
+    """The store file is not a readable DuckDB database."""
+
+
+class StoreOutdated(StoreError):
+    """The store was written by a newer circlecost than this one."""
+
+
+class StoreConflict(StoreError):
+    """The change would break a rule of the store (one integration per organization, ...)."""
+
+
+class NotFound(StoreError):
+    """No such integration, workspace or binding."""
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Integration:
+    id: str
+    organization_id: str
+    organization_name: str | None
+    description: str
+    token_fingerprint: str
+    token_user: str | None
+    token_rotated_at: datetime | None
+    token_expires_on: date | None
+    backfill_months: int
+    status: str
+    status_detail: str
+    created_at: datetime
+    updated_at: datetime
+    last_refresh_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Price:
+    effective_from: date
+    usd_per_credit: Decimal
+
+
+@dataclass(frozen=True)
+class ImportWindow:
+    integration_id: str
+    window: Window
+    state: str  # planned | requested | loaded | failed
+    rows: int | None
+    total_mismatch_rows: int | None
+    loaded_at: datetime | None
+    attempts: int
+    last_error: str | None
+    current_job_id: str | None
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    job_id: str
+    integration_id: str
+    window: Window
+    created_at: datetime
+    state: str  # created | processing | completed | failed | loaded
+    polls: int
+    last_polled_at: datetime | None
+    next_poll_at: datetime | None
+    download_completed: bool
+    error_reason: str | None
+
+
+@dataclass
+class WindowTask:
+    """An open window with its current CircleCI job, as the import engine walks them."""
+
+    window: Window
+    job_id: str | None
+    job_state: str | None
+    next_poll_at: datetime | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Workspace:
+    id: str
+    name: str
+    description: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Binding:
+    workspace_id: str
+    integration_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Principal:
+    actor: str
+    role: str
+    granted_by: str | None
+    granted_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    changes: dict[str, Any]
+
+
+def token_fingerprint(token: str) -> str:
+    """A short SHA-256 prefix of a token: safe to store and show, enough to spot a shared token."""
+    return "sha256:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:16]
+
+
+# --- schema --------------------------------------------------------------------------------------
+
+_USAGE_TABLE = """
+CREATE TABLE usage (
+    integration_id VARCHAR NOT NULL,
+    window_start TIMESTAMP NOT NULL,
+    export_job_id VARCHAR,
+    loaded_at TIMESTAMP NOT NULL,
+    source_part SMALLINT,
+    source_line BIGINT,
+    ORGANIZATION_ID VARCHAR,
+    ORGANIZATION_NAME VARCHAR,
+    ORGANIZATION_CREATED_DATE DATE,
+    PROJECT_ID VARCHAR,
+    PROJECT_NAME VARCHAR,
+    PROJECT_CREATED_DATE DATE,
+    LAST_BUILD_FINISHED_AT TIMESTAMP,
+    VCS_NAME VARCHAR,
+    VCS_URL VARCHAR,
+    VCS_BRANCH VARCHAR,
+    PIPELINE_ID VARCHAR,
+    PIPELINE_CREATED_AT TIMESTAMP,
+    PIPELINE_NUMBER BIGINT,
+    IS_UNREGISTERED_USER BOOLEAN,
+    PIPELINE_TRIGGER_SOURCE VARCHAR,
+    PIPELINE_TRIGGER_USER_ID VARCHAR,
+    WORKFLOW_ID VARCHAR,
+    WORKFLOW_NAME VARCHAR,
+    WORKFLOW_FIRST_JOB_QUEUED_AT TIMESTAMP,
+    WORKFLOW_FIRST_JOB_STARTED_AT TIMESTAMP,
+    WORKFLOW_STOPPED_AT TIMESTAMP,
+    IS_WORKFLOW_SUCCESSFUL BOOLEAN,
+    JOB_NAME VARCHAR,
+    JOB_RUN_NUMBER BIGINT,
+    JOB_ID VARCHAR,
+    JOB_RUN_DATE DATE,
+    JOB_RUN_QUEUED_AT TIMESTAMP,
+    JOB_RUN_STARTED_AT TIMESTAMP,
+    JOB_RUN_STOPPED_AT TIMESTAMP,
+    JOB_BUILD_STATUS VARCHAR,
+    RESOURCE_CLASS VARCHAR,
+    OPERATING_SYSTEM VARCHAR,
+    EXECUTOR VARCHAR,
+    PARALLELISM BIGINT,
+    JOB_RUN_SECONDS DOUBLE,
+    MEDIAN_CPU_UTILIZATION_PCT DOUBLE,
+    MAX_CPU_UTILIZATION_PCT DOUBLE,
+    MEDIAN_RAM_UTILIZATION_PCT DOUBLE,
+    MAX_RAM_UTILIZATION_PCT DOUBLE,
+    COMPUTE_CREDITS DECIMAL(18,6),
+    DLC_CREDITS DECIMAL(18,6),
+    USER_CREDITS DECIMAL(18,6),
+    STORAGE_CREDITS DECIMAL(18,6),
+    NETWORK_CREDITS DECIMAL(18,6),
+    LEASE_CREDITS DECIMAL(18,6),
+    LEASE_OVERAGE_CREDITS DECIMAL(18,6),
+    IPRANGES_CREDITS DECIMAL(18,6),
+    TOTAL_CREDITS DECIMAL(18,6)
+)
+"""
+
+# One line item per usage row and non-zero credit column, priced by the dated price in effect.
+_COSTS_VIEW = """
+CREATE VIEW costs AS
+WITH lines AS (
+    SELECT
+        u.integration_id,
+        u.ORGANIZATION_NAME AS billing_account,
+        u.ORGANIZATION_ID AS billing_account_id,
+        u.PROJECT_NAME AS account,
+        u.PROJECT_ID AS account_id,
+        item.service,
+        lower(u.OPERATING_SYSTEM) || ' ' || lower(u.EXECUTOR) AS category,
+        u.RESOURCE_CLASS AS subcategory,
+        u.JOB_NAME AS resource,
+        'Usage' AS charge_type,
+        coalesce(
+            u.JOB_RUN_DATE,
+            CAST(u.JOB_RUN_STARTED_AT AS DATE),
+            CAST(u.PIPELINE_CREATED_AT AS DATE),
+            CAST(u.window_start AS DATE)
+        ) AS date,
+        u.ORGANIZATION_ID AS tag_organization_id,
+        u.PROJECT_ID AS tag_project_id,
+        u.VCS_NAME AS tag_vcs_name,
+        u.VCS_URL AS tag_vcs_url,
+        u.VCS_BRANCH AS tag_vcs_branch,
+        u.PIPELINE_ID AS tag_pipeline_id,
+        u.JOB_BUILD_STATUS AS tag_job_build_status,
+        item.credits,
+        u.JOB_ID AS job_id,
+        u.JOB_RUN_NUMBER AS job_run_number,
+        u.PIPELINE_NUMBER AS pipeline_number,
+        u.WORKFLOW_NAME AS workflow_name,
+        u.window_start,
+        u.export_job_id
+    FROM usage AS u
+    CROSS JOIN LATERAL (VALUES
+        ('Compute', u.COMPUTE_CREDITS),
+        ('DLC', u.DLC_CREDITS),
+        ('Users', u.USER_CREDITS),
+        ('Storage', u.STORAGE_CREDITS),
+        ('Network', u.NETWORK_CREDITS),
+        ('Lease', u.LEASE_CREDITS),
+        ('Lease Overage', u.LEASE_OVERAGE_CREDITS),
+        ('IP Ranges', u.IPRANGES_CREDITS)
+    ) AS item(service, credits)
+    WHERE item.credits <> 0
+)
+SELECT
+    lines.* EXCLUDE (credits, job_id, job_run_number, pipeline_number, workflow_name,
+                     window_start, export_job_id),
+    lines.credits,
+    price.usd_per_credit,
+    lines.credits * price.usd_per_credit AS amount_usd,
+    lines.job_id,
+    lines.job_run_number,
+    lines.pipeline_number,
+    lines.workflow_name,
+    lines.window_start,
+    lines.export_job_id
+FROM lines
+ASOF LEFT JOIN prices AS price
+    ON price.integration_id = lines.integration_id AND lines.date >= price.effective_from
+"""
+
+# Ordered forward migrations; version N is MIGRATIONS[N - 1]. Never edit a released step:
+# append a new one.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """CREATE TABLE integrations (
+            id VARCHAR PRIMARY KEY,
+            organization_id VARCHAR NOT NULL UNIQUE,
+            organization_name VARCHAR,
+            description VARCHAR NOT NULL DEFAULT '',
+            token_fingerprint VARCHAR NOT NULL,
+            token_user VARCHAR,
+            token_rotated_at TIMESTAMP,
+            token_expires_on DATE,
+            backfill_months INTEGER NOT NULL DEFAULT 3
+                CHECK (backfill_months BETWEEN 0 AND 12),
+            status VARCHAR NOT NULL DEFAULT 'Importing'
+                CHECK (status IN ('Importing', 'Stable', 'Warning', 'Error')),
+            status_detail VARCHAR NOT NULL DEFAULT '',
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL,
+            last_refresh_at TIMESTAMP
+        )""",
+        """CREATE TABLE prices (
+            integration_id VARCHAR NOT NULL,
+            effective_from DATE NOT NULL,
+            usd_per_credit DECIMAL(18,10) NOT NULL CHECK (usd_per_credit > 0),
+            PRIMARY KEY (integration_id, effective_from)
+        )""",
+        """CREATE TABLE import_windows (
+            integration_id VARCHAR NOT NULL,
+            window_start TIMESTAMP NOT NULL,
+            window_end TIMESTAMP NOT NULL,
+            state VARCHAR NOT NULL DEFAULT 'planned'
+                CHECK (state IN ('planned', 'requested', 'loaded', 'failed')),
+            rows BIGINT,
+            total_mismatch_rows BIGINT,
+            loaded_at TIMESTAMP,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error VARCHAR,
+            current_job_id VARCHAR,
+            PRIMARY KEY (integration_id, window_start)
+        )""",
+        """CREATE TABLE export_jobs (
+            job_id VARCHAR PRIMARY KEY,
+            integration_id VARCHAR NOT NULL,
+            window_start TIMESTAMP NOT NULL,
+            window_end TIMESTAMP NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            state VARCHAR NOT NULL DEFAULT 'created'
+                CHECK (state IN ('created', 'processing', 'completed', 'failed', 'loaded')),
+            polls INTEGER NOT NULL DEFAULT 0,
+            last_polled_at TIMESTAMP,
+            next_poll_at TIMESTAMP,
+            download_completed BOOLEAN NOT NULL DEFAULT false,
+            error_reason VARCHAR
+        )""",
+        _USAGE_TABLE,
+        """CREATE TABLE workspaces (
+            id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL UNIQUE,
+            description VARCHAR NOT NULL DEFAULT '',
+            created_at TIMESTAMP NOT NULL
+        )""",
+        """CREATE TABLE bindings (
+            workspace_id VARCHAR NOT NULL,
+            integration_id VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (workspace_id, integration_id)
+        )""",
+        """CREATE TABLE principals (
+            actor VARCHAR PRIMARY KEY,
+            role VARCHAR NOT NULL CHECK (role IN
+                ('Organization Owner', 'Integration Owner', 'Editor', 'Viewer')),
+            granted_by VARCHAR,
+            granted_at TIMESTAMP NOT NULL
+        )""",
+        """CREATE TABLE quota_requests (
+            org_id VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL CHECK (kind IN ('POST', 'GET')),
+            requested_at TIMESTAMP NOT NULL
+        )""",
+        """CREATE TABLE quota_blocks (
+            org_id VARCHAR NOT NULL,
+            until TIMESTAMP NOT NULL
+        )""",
+        "CREATE SEQUENCE audit_ids START 1",
+        """CREATE TABLE audit_log (
+            id BIGINT PRIMARY KEY DEFAULT nextval('audit_ids'),
+            recorded_at TIMESTAMP NOT NULL,
+            actor VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            object_type VARCHAR NOT NULL,
+            object_id VARCHAR NOT NULL,
+            changes JSON NOT NULL
+        )""",
+        _COSTS_VIEW,
+    ),
+)
+
+
+# --- time ----------------------------------------------------------------------------------------
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _to_db(moment: datetime) -> datetime:
+    """Timestamps are stored as naive UTC; a naive input is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _maybe_to_db(moment: datetime | None) -> datetime | None:
+    return None if moment is None else _to_db(moment)
+
+
+def _from_db(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+def _required_from_db(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC)
+
+
+# --- the writer lock and who holds it -----------------------------------------------------------
+
+_LOCK_MESSAGE_RE: Final = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+_process_state = threading.Lock()
+_writers: dict[Path, int] = {}
+_umask_users = 0
+_saved_umask = 0
+
+
+def _is_lock_error(err: duckdb.Error) -> bool:
+    return "Could not set lock" in str(err) or "Conflicting lock" in str(err)
+
+
+@contextlib.contextmanager
+def _private_files() -> Iterator[None]:
+    """Files created meanwhile (the store, its WAL, spill files) are readable by the owner only.
+
+    The umask is per process, so nested and concurrent writers share one saved value.
+    """
+    global _umask_users, _saved_umask
+    with _process_state:
+        if _umask_users == 0:
+            _saved_umask = os.umask(0o077)
+        _umask_users += 1
+    try:
+        yield
+    finally:
+        with _process_state:
+            _umask_users -= 1
+            if _umask_users == 0:
+                os.umask(_saved_umask)
+
+
+def _holder_file(path: Path) -> Path:
+    return path.with_name(path.name + ".writer.json")
+
+
+@contextlib.contextmanager
+def _holding(path: Path, kind: str) -> Iterator[None]:
+    """Records this process as the writer in `<store>.writer.json` while it holds the lock."""
+    with _process_state:
+        first = _writers.get(path, 0) == 0
+        _writers[path] = _writers.get(path, 0) + 1
+    if first:
+        _write_holder(path, kind)
+    try:
+        yield
+    finally:
+        with _process_state:
+            _writers[path] -= 1
+            last = _writers[path] == 0
+        if last:
+            _remove_holder(path)
+
+
+def _write_holder(path: Path, kind: str) -> None:
+    record = {"pid": os.getpid(), "kind": kind, "started_at": _utc_now().isoformat()}
+    temporary = _holder_file(path).with_suffix(f".{os.getpid()}.tmp")
+    with contextlib.suppress(OSError):
+        temporary.write_text(json.dumps(record), encoding="utf-8")
+        temporary.replace(_holder_file(path))
+
+
+def _remove_holder(path: Path) -> None:
+    holder = _read_holder(path)
+    if holder is not None and holder.get("pid") == os.getpid():
+        with contextlib.suppress(OSError):
+            _holder_file(path).unlink()
+
+
+def _read_holder(path: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads(_holder_file(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _in_process_writer(path: Path) -> bool:
+    with _process_state:
+        return _writers.get(path, 0) > 0
+
+
+def _locked_error(path: Path, err: duckdb.Error, waited: float) -> StoreLocked:
+    match = _LOCK_MESSAGE_RE.search(str(err))
+    lock_pid = int(match.group(2)) if match else None
+    holder = _read_holder(path)
+    if holder is not None and (lock_pid is None or holder.get("pid") == lock_pid):
+        since = str(holder.get("started_at", ""))[11:19]
+        who = f"`{holder.get('kind')}` (pid {holder.get('pid')}, since {since}Z)"
+    elif lock_pid is not None:
+        who = f"another process (pid {lock_pid}, {match.group(1) if match else 'unknown'})"
+    else:
+        who = "another process"
+    return StoreLocked(
+        f"the store {path} is being written by {who}; waited {waited:.0f} s for it",
+        hint="wait for it to finish or stop it, then retry",
+    )
+
+
+# --- errors at the boundary ---------------------------------------------------------------------
+
+
+def _translated(path: Path, err: duckdb.Error) -> StoreError:
+    """The one place where DuckDB's errors become circlecost's, each with what to do next."""
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if "not a valid DuckDB database" in text or "corrupt" in text.lower():
+        return StoreCorrupt(
+            f"the store {path} is damaged or not a circlecost store ({text})",
+            hint="restore it from a backup, or move it aside and run `pulumi up` "
+            "to create a new one (costs are then imported again)",
+        )
+    if isinstance(err, duckdb.ConstraintException):
+        return StoreConflict(
+            f"the store {path} refused a change that breaks one of its rules ({text})",
+            hint="check that the integration, workspace or binding does not exist already",
+        )
+    if isinstance(err, duckdb.CatalogException):
+        return StoreOutdated(
+            f"the store {path} lacks part of its schema ({text})",
+            hint="run `circlecost sync` or `pulumi up` once to upgrade it",
+        )
+    return StoreError(
+        f"the store {path} failed: {text}",
+        hint="retry; if it fails again, check the disk (space, permissions) and report it",
+    )
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+class Store:
+    """The cost store in one DuckDB file. Holds only its settings, never a connection."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        writer_kind: str = "circlecost",
+        lock_timeout: float = 10.0,
+    ) -> None:
+        self.path = Path(path).expanduser().absolute()
+        self.writer_kind = writer_kind
+        self.lock_timeout = lock_timeout
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r}, writer_kind={self.writer_kind!r})"
+
+    # --- connections and transactions ----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A write transaction: committed if the block succeeds, rolled back on any error."""
+        with self._writer() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    con.rollback()
+                raise
+            con.commit()
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection for reports; it sees only committed data."""
+        if not self.path.exists():
+            raise NotFound(
+                f"there is no store at {self.path}",
+                hint="run `pulumi up` (or `circlecost sync`) to create and fill it",
+            )
+        try:
+            # Inside a writer of this process, DuckDB allows only the same configuration.
+            con = self._connect(read_only=not _in_process_writer(self.path))
+            try:
+                yield con
+            finally:
+                con.close()
+        except duckdb.Error as err:
+            raise _translated(self.path, err) from err
+
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(
+                f"cannot create the folder of the store {self.path}: {err.strerror}",
+                hint="choose a writable path with `pulumi config set circlecost:store PATH`",
+            ) from err
+        try:
+            with _private_files():
+                con = self._connect(read_only=False)
+                try:
+                    with _holding(self.path, self.writer_kind):
+                        yield con
+                finally:
+                    con.close()
+        except duckdb.Error as err:
+            raise _translated(self.path, err) from err
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        started = time.monotonic()
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as err:
+                waited = time.monotonic() - started
+                if not _is_lock_error(err):
+                    raise
+                if waited >= self.lock_timeout:
+                    raise _locked_error(self.path, err, waited) from err
+                time.sleep(min(LOCK_RETRY_SECONDS, max(self.lock_timeout - waited, 0.01)))
+
+    # --- schema --------------------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Applies the pending migrations in one transaction; returns the schema version."""
+        with self.transaction() as con:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
+            )
+            current = _schema_version(con)
+            if current > len(MIGRATIONS):
+                raise StoreOutdated(
+                    f"the store {self.path} has schema version {current}, newer than this "
+                    f"circlecost knows ({len(MIGRATIONS)})",
+                    hint="upgrade circlecost to the version that wrote the store",
+                )
+            for version in range(current + 1, len(MIGRATIONS) + 1):
+                for step in MIGRATIONS[version - 1]:
+                    con.execute(step)
+                con.execute(
+                    "INSERT INTO schema_version VALUES (?, ?)", [version, _to_db(_utc_now())]
+                )
+            return len(MIGRATIONS)
+
+    def schema_version(self) -> int:
+        with self.reader() as con:
+            return _schema_version(con)
+
+    # --- integrations --------------------------------------------------------------------------
+
+    def insert_integration(
+        self,
+        organization_id: str,
+        token_fingerprint: str,
+        *,
+        organization_name: str | None = None,
+        description: str = "",
+        token_user: str | None = None,
+        token_rotated_at: datetime | None = None,
+        token_expires_on: date | None = None,
+        backfill_months: int = 3,
+        base_price: Decimal = LIST_PRICE,
+        price_schedule: Sequence[tuple[date, Decimal]] = (),
+        integration_id: str | None = None,
+        actor: str | None = None,
+    ) -> Integration:
+        """Records a new integration with its prices, in one transaction."""
+        new_id = integration_id or str(uuid.uuid4())
+        now = _to_db(_utc_now())
+        with self.transaction() as con:
+            _refuse_second_integration(con, organization_id)
+            con.execute(
+                "INSERT INTO integrations (id, organization_id, organization_name, description, "
+                "token_fingerprint, token_user, token_rotated_at, token_expires_on, "
+                "backfill_months, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    new_id,
+                    organization_id,
+                    organization_name,
+                    description,
+                    token_fingerprint,
+                    token_user,
+                    _maybe_to_db(token_rotated_at),
+                    token_expires_on,
+                    backfill_months,
+                    now,
+                    now,
+                ],
+            )
+            _replace_prices(con, new_id, base_price, price_schedule)
+            integration = _integration(con, new_id)
+            if actor is not None:
+                _audit(con, actor, "create", "integration", new_id, _public(integration))
+            return integration
+
+    def update_integration(
+        self, integration_id: str, *, actor: str | None = None, **fields: Any
+    ) -> Integration:
+        """Changes the given fields (see INTEGRATION_FIELDS) and returns the new record."""
+        _check_integration_fields(fields)
+        with self.transaction() as con:
+            before = _integration(con, integration_id)
+            assignments = ", ".join(f"{name} = ?" for name in fields)
+            values = [_db_value(value) for value in fields.values()]
+            con.execute(
+                f"UPDATE integrations SET {assignments}, updated_at = ? WHERE id = ?",
+                [*values, _to_db(_utc_now()), integration_id],
+            )
+            after = _integration(con, integration_id)
+            if actor is not None:
+                _audit(
+                    con,
+                    actor,
+                    "update",
+                    "integration",
+                    integration_id,
+                    _changed(_public(before), _public(after)),
+                )
+            return after
+
+    def get_integration(self, integration_id: str) -> Integration | None:
+        return self._one_integration("id = ?", integration_id)
+
+    def get_integration_by_org(self, organization_id: str) -> Integration | None:
+        return self._one_integration("organization_id = ?", organization_id)
+
+    def find_integration_by_fingerprint(self, fingerprint: str) -> Integration | None:
+        return self._one_integration("token_fingerprint = ?", fingerprint)
+
+    def list_integrations(self) -> list[Integration]:
+        with self.reader() as con:
+            rows = con.execute(f"{_INTEGRATION_SELECT} ORDER BY created_at, id").fetchall()
+        return [_integration_from_row(row) for row in rows]
+
+    def _one_integration(self, condition: str, value: str) -> Integration | None:
+        with self.reader() as con:
+            row = con.execute(
+                f"{_INTEGRATION_SELECT} WHERE {condition} ORDER BY created_at LIMIT 1", [value]
+            ).fetchone()
+        return None if row is None else _integration_from_row(row)
+
+    def set_import_status(self, integration_id: str, status: str, detail: str) -> None:
+        with self.transaction() as con:
+            _require_integration(con, integration_id)
+            con.execute(
+                "UPDATE integrations SET status = ?, status_detail = ?, updated_at = ? "
+                "WHERE id = ?",
+                [status, detail, _to_db(_utc_now()), integration_id],
+            )
+
+    def purge_integration(self, integration_id: str, *, actor: str | None = None) -> dict[str, int]:
+        """Deletes the integration with every usage row, ledger entry, price and binding."""
+        with self.transaction() as con:
+            integration = _integration(con, integration_id)
+            removed = {
+                table: _delete_count(con, table, "integration_id = ?", integration_id)
+                for table in ("usage", "export_jobs", "import_windows", "prices", "bindings")
+            }
+            removed["integrations"] = _delete_count(con, "integrations", "id = ?", integration_id)
+            if actor is not None:
+                _audit(
+                    con,
+                    actor,
+                    "delete",
+                    "integration",
+                    integration_id,
+                    {"organization_id": integration.organization_id, "removed": removed},
+                )
+            return removed
+
+    # --- prices --------------------------------------------------------------------------------
+
+    def set_prices(
+        self,
+        integration_id: str,
+        base_price: Decimal,
+        schedule: Sequence[tuple[date, Decimal]] = (),
+        *,
+        actor: str | None = None,
+    ) -> list[Price]:
+        """Replaces all prices of the integration: the base price and the dated overrides."""
+        with self.transaction() as con:
+            _require_integration(con, integration_id)
+            before = _prices(con, integration_id)
+            _replace_prices(con, integration_id, base_price, schedule)
+            after = _prices(con, integration_id)
+            if actor is not None and before != after:
+                _audit(
+                    con,
+                    actor,
+                    "set_prices",
+                    "integration",
+                    integration_id,
+                    {"prices": [[_price_json(p) for p in before], [_price_json(p) for p in after]]},
+                )
+            return after
+
+    def get_prices(self, integration_id: str) -> list[Price]:
+        with self.reader() as con:
+            return _prices(con, integration_id)
+
+    # --- the import ledger ---------------------------------------------------------------------
+
+    def plan_windows(self, integration_id: str, windows: Iterable[Window]) -> list[Window]:
+        """Adds the windows not yet in the ledger (keyed by start); returns the new ones."""
+        wanted = sorted(set(windows))
+        with self.transaction() as con:
+            _require_integration(con, integration_id)
+            known = _window_starts(con, integration_id)
+            new = [window for window in wanted if _to_db(window.start) not in known]
+            for window in new:
+                con.execute(
+                    "INSERT INTO import_windows (integration_id, window_start, window_end) "
+                    "VALUES (?, ?, ?)",
+                    [integration_id, _to_db(window.start), _to_db(window.end)],
+                )
+            return new
+
+    def reopen_window(self, integration_id: str, window: Window) -> None:
+        """Plans a window again (daily refresh); its rows stay until a new load replaces them."""
+        with self.transaction() as con:
+            _require_integration(con, integration_id)
+            con.execute(
+                "INSERT INTO import_windows (integration_id, window_start, window_end) "
+                "VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET window_end = excluded.window_end, "
+                "state = 'planned', attempts = 0, last_error = NULL, current_job_id = NULL",
+                [integration_id, _to_db(window.start), _to_db(window.end)],
+            )
+
+    def list_windows(self, integration_id: str) -> list[ImportWindow]:
+        with self.reader() as con:
+            rows = con.execute(
+                f"{_WINDOW_SELECT} WHERE integration_id = ? ORDER BY window_start",
+                [integration_id],
+            ).fetchall()
+        return [_window_from_row(row) for row in rows]
+
+    def open_windows(self, integration_id: str) -> list[WindowTask]:
+        """Windows still to load (planned or requested), oldest first, with their current job."""
+        with self.reader() as con:
+            rows = con.execute(
+                "SELECT w.window_start, w.window_end, j.job_id, j.state, j.next_poll_at, "
+                "w.attempts FROM import_windows AS w "
+                "LEFT JOIN export_jobs AS j ON j.job_id = w.current_job_id "
+                "WHERE w.integration_id = ? AND w.state IN ('planned', 'requested') "
+                "ORDER BY w.window_start",
+                [integration_id],
+            ).fetchall()
+        return [
+            WindowTask(
+                Window(_required_from_db(start), _required_from_db(end)),
+                job_id,
+                job_state,
+                _from_db(next_poll_at),
+                int(attempts),
+            )
+            for start, end, job_id, job_state, next_poll_at, attempts in rows
+        ]
+
+    def window_counts(self, integration_id: str) -> dict[str, int]:
+        """How many windows are loaded, open (planned or requested) and failed for good."""
+        with self.reader() as con:
+            rows = con.execute(
+                "SELECT CASE WHEN state IN ('planned', 'requested') THEN 'open' ELSE state END, "
+                "count(*) FROM import_windows WHERE integration_id = ? GROUP BY ALL",
+                [integration_id],
+            ).fetchall()
+        counts = {"loaded": 0, "open": 0, "failed": 0}
+        counts.update({str(state): int(count) for state, count in rows})
+        return counts
+
+    def record_job(
+        self, integration_id: str, window: Window, job_id: str, created_at: datetime
+    ) -> None:
+        """Writes a new CircleCI export job to the ledger; call it before polling the job."""
+        with self.transaction() as con:
+            _require_integration(con, integration_id)
+            start, end = _to_db(window.start), _to_db(window.end)
+            con.execute(
+                "INSERT INTO export_jobs (job_id, integration_id, window_start, window_end, "
+                "created_at) VALUES (?, ?, ?, ?, ?)",
+                [job_id, integration_id, start, end, _to_db(created_at)],
+            )
+            con.execute(
+                "INSERT INTO import_windows (integration_id, window_start, window_end, state, "
+                "attempts, current_job_id) VALUES (?, ?, ?, 'requested', 1, ?) "
+                "ON CONFLICT DO UPDATE SET state = 'requested', window_end = excluded.window_end, "
+                "attempts = import_windows.attempts + 1, current_job_id = excluded.current_job_id",
+                [integration_id, start, end, job_id],
+            )
+
+    def update_job(
+        self,
+        job_id: str,
+        state: str,
+        polled_at: datetime,
+        next_poll_at: datetime | None,
+        error_reason: str | None = None,
+    ) -> None:
+        """Records what CircleCI said about a job (or that it was loaded) and when to look again."""
+        with self.transaction() as con:
+            updated = con.execute(
+                "UPDATE export_jobs SET state = ?, "
+                "polls = polls + CASE WHEN ? > created_at THEN 1 ELSE 0 END, "
+                "last_polled_at = ?, next_poll_at = ?, "
+                "error_reason = coalesce(?, error_reason), "
+                "download_completed = download_completed OR ? = 'loaded' "
+                "WHERE job_id = ? RETURNING job_id",
+                [
+                    state,
+                    _to_db(polled_at),
+                    _to_db(polled_at),
+                    _maybe_to_db(next_poll_at),
+                    error_reason,
+                    state,
+                    job_id,
+                ],
+            ).fetchall()
+            if not updated:
+                raise NotFound(
+                    f"the export job {job_id} is not in the ledger of {self.path}",
+                    hint="record it with record_job before polling it",
+                )
+
+    def get_job(self, job_id: str) -> ExportJob | None:
+        with self.reader() as con:
+            row = con.execute(f"{_JOB_SELECT} WHERE job_id = ?", [job_id]).fetchone()
+        return None if row is None else _job_from_row(row)
+
+    def list_jobs(self, integration_id: str) -> list[ExportJob]:
+        with self.reader() as con:
+            rows = con.execute(
+                f"{_JOB_SELECT} WHERE integration_id = ? ORDER BY created_at, job_id",
+                [integration_id],
+            ).fetchall()
+        return [_job_from_row(row) for row in rows]
+
+    def fail_window(self, integration_id: str, window: Window, error: str, final: bool) -> None:
+        """Notes why a window could not be loaded; `final` stops further attempts."""
+        with self.transaction() as con:
+            con.execute(
+                "UPDATE import_windows SET last_error = ?, "
+                "state = CASE WHEN ? THEN 'failed' ELSE state END "
+                "WHERE integration_id = ? AND window_start = ?",
+                [error, final, integration_id, _to_db(window.start)],
+            )
+
+    def load_window(
+        self, integration_id: str, window: Window, job_id: str | None, part_files: Sequence[Path]
+    ) -> LoadResult:
+        """Replaces the window's usage rows with the parts' rows and marks it loaded, atomically."""
+        return self.replace_window_rows(integration_id, window, job_id, part_files)
+
+    def replace_window_rows(
+        self,
+        integration_id: str,
+        window: Window,
+        export_job_id: str | None,
+        part_files: Sequence[Path],
+    ) -> LoadResult:
+        """In one transaction: delete the window's rows, load every part, mark the window loaded.
+
+        A failure anywhere (a bad line, a full disk, a crash) leaves the previous rows intact.
+        """
+        target = csvload.Target(
+            integration_id, _to_db(window.start), export_job_id, _to_db(_utc_now())
+        )
+        with self.transaction() as con:
+            _require_integration(con, integration_id)
+            csvload.tune_for_load(con)
+            con.execute(
+                "DELETE FROM usage WHERE integration_id = ? AND window_start = ?",
+                [integration_id, target.window_start],
+            )
+            result = csvload.load_parts(con, list(part_files), target)
+            _mark_loaded(con, integration_id, window, export_job_id, result, target.loaded_at)
+            return result
+
+    # --- quota ---------------------------------------------------------------------------------
+
+    def record_request(self, org_id: str, kind: str, at: datetime) -> None:
+        with self.transaction() as con:
+            _insert_request(con, org_id, kind, at)
+
+    def count_requests(self, org_id: str, kind: str, since: datetime) -> int:
+        with self.reader() as con:
+            return _count_requests(con, org_id, kind, since)
+
+    def oldest_request_since(self, org_id: str, kind: str, since: datetime) -> datetime | None:
+        with self.reader() as con:
+            return _oldest_request_since(con, org_id, kind, since)
+
+    def take_request_slot(
+        self, org_id: str, kind: str, now: datetime, per_hour: int
+    ) -> datetime | None:
+        """Counts a request now if the hourly budget allows it (None); else when a slot frees."""
+        with self.transaction() as con:
+            blocked_until = _blocked_until(con, org_id, now)
+            if blocked_until is not None:
+                return blocked_until
+            since = now - QUOTA_PERIOD
+            if _count_requests(con, org_id, kind, since) < per_hour:
+                _insert_request(con, org_id, kind, now)
+                _forget_old_requests(con, now)
+                return None
+            oldest = _oldest_request_since(con, org_id, kind, since)
+            return (oldest or now) + QUOTA_PERIOD
+
+    def block_requests(self, org_id: str, until: datetime) -> None:
+        """CircleCI said 429: no request for this organization before `until`."""
+        with self.transaction() as con:
+            con.execute("INSERT INTO quota_blocks VALUES (?, ?)", [org_id, _to_db(until)])
+
+    # --- workspaces and bindings ---------------------------------------------------------------
+
+    def create_workspace(
+        self,
+        name: str,
+        description: str = "",
+        *,
+        workspace_id: str | None = None,
+        actor: str | None = None,
+    ) -> Workspace:
+        new_id = workspace_id or str(uuid.uuid4())
+        with self.transaction() as con:
+            if _workspace_row(con, "name = ?", name) is not None:
+                raise StoreConflict(
+                    f"a workspace named {name!r} exists already",
+                    hint="choose another name, or import the existing workspace",
+                )
+            con.execute(
+                "INSERT INTO workspaces VALUES (?, ?, ?, ?)",
+                [new_id, name, description, _to_db(_utc_now())],
+            )
+            workspace = _workspace(con, new_id)
+            if actor is not None:
+                _audit(
+                    con,
+                    actor,
+                    "create",
+                    "workspace",
+                    new_id,
+                    {"name": name, "description": description},
+                )
+            return workspace
+
+    def update_workspace(
+        self,
+        workspace_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        actor: str | None = None,
+    ) -> Workspace:
+        with self.transaction() as con:
+            before = _workspace(con, workspace_id)
+            con.execute(
+                "UPDATE workspaces SET name = coalesce(?, name), "
+                "description = coalesce(?, description) WHERE id = ?",
+                [name, description, workspace_id],
+            )
+            after = _workspace(con, workspace_id)
+            if actor is not None:
+                _audit(
+                    con,
+                    actor,
+                    "update",
+                    "workspace",
+                    workspace_id,
+                    _changed(_public(before), _public(after)),
+                )
+            return after
+
+    def delete_workspace(self, workspace_id: str, *, actor: str | None = None) -> None:
+        """Deletes the workspace and its bindings (the costs stay with their integrations)."""
+        with self.transaction() as con:
+            workspace = _workspace(con, workspace_id)
+            unbound = _delete_count(con, "bindings", "workspace_id = ?", workspace_id)
+            _delete_count(con, "workspaces", "id = ?", workspace_id)
+            if actor is not None:
+                _audit(
+                    con,
+                    actor,
+                    "delete",
+                    "workspace",
+                    workspace_id,
+                    {"name": workspace.name, "bindings_removed": unbound},
+                )
+
+    def get_workspace(self, workspace_id: str) -> Workspace | None:
+        with self.reader() as con:
+            return _workspace_row(con, "id = ?", workspace_id)
+
+    def get_workspace_by_name(self, name: str) -> Workspace | None:
+        with self.reader() as con:
+            return _workspace_row(con, "name = ?", name)
+
+    def list_workspaces(self) -> list[Workspace]:
+        with self.reader() as con:
+            rows = con.execute(f"{_WORKSPACE_SELECT} ORDER BY name").fetchall()
+        return [_workspace_from_row(row) for row in rows]
+
+    def bind(self, workspace_id: str, integration_id: str, *, actor: str | None = None) -> Binding:
+        with self.transaction() as con:
+            _workspace(con, workspace_id)
+            _require_integration(con, integration_id)
+            con.execute(
+                "INSERT INTO bindings VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [workspace_id, integration_id, _to_db(_utc_now())],
+            )
+            if actor is not None:
+                _audit(
+                    con,
+                    actor,
+                    "bind",
+                    "binding",
+                    f"{workspace_id}/{integration_id}",
+                    {"workspace_id": workspace_id, "integration_id": integration_id},
+                )
+            return _bindings(
+                con, "workspace_id = ? AND integration_id = ?", [workspace_id, integration_id]
+            )[0]
+
+    def unbind(self, workspace_id: str, integration_id: str, *, actor: str | None = None) -> bool:
+        with self.transaction() as con:
+            removed = _delete_count(
+                con,
+                "bindings",
+                "workspace_id = ? AND integration_id = ?",
+                workspace_id,
+                integration_id,
+            )
+            if actor is not None and removed:
+                _audit(
+                    con,
+                    actor,
+                    "unbind",
+                    "binding",
+                    f"{workspace_id}/{integration_id}",
+                    {"workspace_id": workspace_id, "integration_id": integration_id},
+                )
+            return removed > 0
+
+    def list_bindings(
+        self, *, workspace_id: str | None = None, integration_id: str | None = None
+    ) -> list[Binding]:
+        with self.reader() as con:
+            return _bindings(
+                con,
+                "(? IS NULL OR workspace_id = ?) AND (? IS NULL OR integration_id = ?)",
+                [workspace_id, workspace_id, integration_id, integration_id],
+            )
+
+    def workspace_integration_ids(self, workspace_id: str) -> list[str]:
+        return [b.integration_id for b in self.list_bindings(workspace_id=workspace_id)]
+
+    # --- principals and roles ------------------------------------------------------------------
+
+    def grant_role(self, actor: str, role: str, *, granted_by: str | None = None) -> Principal:
+        _check_role(role)
+        with self.transaction() as con:
+            before = _principal(con, actor)
+            con.execute(
+                "INSERT INTO principals VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "role = excluded.role, granted_by = excluded.granted_by, "
+                "granted_at = excluded.granted_at",
+                [actor, role, granted_by, _to_db(_utc_now())],
+            )
+            if granted_by is not None:
+                _audit(
+                    con,
+                    granted_by,
+                    "grant",
+                    "principal",
+                    actor,
+                    {"role": [before.role if before else None, role]},
+                )
+            principal = _principal(con, actor)
+            assert principal is not None
+            return principal
+
+    def revoke_role(self, actor: str, *, revoked_by: str | None = None) -> bool:
+        with self.transaction() as con:
+            before = _principal(con, actor)
+            if before is None:
+                return False
+            _delete_count(con, "principals", "actor = ?", actor)
+            if revoked_by is not None:
+                _audit(con, revoked_by, "revoke", "principal", actor, {"role": [before.role, None]})
+            return True
+
+    def ensure_first_owner(self, actor: str) -> bool:
+        """On a store without principals, makes `actor` its Organization Owner (True if so)."""
+        with self.transaction() as con:
+            row = con.execute("SELECT count(*) FROM principals").fetchone()
+            if row is None or row[0] > 0:
+                return False
+            con.execute(
+                "INSERT INTO principals VALUES (?, 'Organization Owner', NULL, ?)",
+                [actor, _to_db(_utc_now())],
+            )
+            _audit(
+                con,
+                actor,
+                "bootstrap",
+                "principal",
+                actor,
+                {"role": [None, "Organization Owner"], "reason": "first actor of a new store"},
+            )
+            return True
+
+    def get_role(self, actor: str) -> str | None:
+        with self.reader() as con:
+            principal = _principal(con, actor)
+        return None if principal is None else principal.role
+
+    def list_principals(self) -> list[Principal]:
+        with self.reader() as con:
+            rows = con.execute(f"{_PRINCIPAL_SELECT} ORDER BY actor").fetchall()
+        return [_principal_from_row(row) for row in rows]
+
+    # --- audit ---------------------------------------------------------------------------------
+
+    def record_audit(
+        self,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str,
+        changes: Mapping[str, Any],
+    ) -> None:
+        with self.transaction() as con:
+            _audit(con, actor, action, object_type, object_id, changes)
+
+    def list_audit(
+        self,
+        *,
+        object_type: str | None = None,
+        object_id: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        with self.reader() as con:
+            rows = con.execute(
+                "SELECT id, recorded_at, actor, action, object_type, object_id, changes "
+                "FROM audit_log "
+                "WHERE (? IS NULL OR object_type = ?) AND (? IS NULL OR object_id = ?) "
+                "ORDER BY id DESC LIMIT ?",
+                [object_type, object_type, object_id, object_id, limit],
+            ).fetchall()
+        return [
+            AuditEntry(int(i), _required_from_db(at), actor, action, kind, oid, json.loads(ch))
+            for i, at, actor, action, kind, oid, ch in rows
+        ]
+
+    # --- costs ---------------------------------------------------------------------------------
+
+    def cost_totals(
+        self,
+        group_by: Sequence[str],
+        date_from: date | None = None,
+        date_to: date | None = None,
+        integration_ids: Sequence[str] | None = None,
+        *,
+        where: str | None = None,
+        where_params: Sequence[Any] = (),
+    ) -> dict[str, Any]:
+        """Credits and USD per combination of `group_by` dimensions, and the grand total.
+
+        Dimensions come from DIMENSIONS (`tag:circleci:<name>` for tags); values are bound.
+        `where` is a condition over the costs view compiled by provider.vql, with its params.
+        """
+        columns = [_dimension_column(name) for name in group_by]
+        condition, params = _cost_condition(
+            date_from, date_to, integration_ids, where, where_params
+        )
+        selected = ", ".join(f'"{column}"' for column in columns)
+        with self.reader() as con:
+            rows = con.execute(
+                f"SELECT {selected + ', ' if columns else ''}"
+                "sum(credits), sum(amount_usd) FROM costs "
+                f"WHERE {condition} {'GROUP BY ALL ORDER BY ALL' if columns else ''}",
+                params,
+            ).fetchall()
+        return _totals(group_by, rows)
+
+    def integration_summary(self, integration_id: str) -> dict[str, Any]:
+        """The figures an Integration resource reports: line items, credits, USD, date range."""
+        with self.reader() as con:
+            row = con.execute(
+                "SELECT count(*), coalesce(sum(credits), 0), coalesce(sum(amount_usd), 0), "
+                "min(date), max(date) FROM costs WHERE integration_id = ?",
+                [integration_id],
+            ).fetchone()
+        assert row is not None
+        line_items, credits, usd, first, last = row
+        return {
+            "line_items": int(line_items),
+            "total_credits": Decimal(credits),
+            "total_cost_usd": Decimal(usd),
+            "imported_from": first,
+            "imported_through": last,
+        }
+
+
+# --- SQL helpers (module level so that transactions can compose them) ----------------------------
+
+_INTEGRATION_SELECT: Final = (
+    "SELECT id, organization_id, organization_name, description, token_fingerprint, token_user, "
+    "token_rotated_at, token_expires_on, backfill_months, status, status_detail, created_at, "
+    "updated_at, last_refresh_at FROM integrations"
+)
+_WINDOW_SELECT: Final = (
+    "SELECT integration_id, window_start, window_end, state, rows, total_mismatch_rows, "
+    "loaded_at, attempts, last_error, current_job_id FROM import_windows"
+)
+_JOB_SELECT: Final = (
+    "SELECT job_id, integration_id, window_start, window_end, created_at, state, polls, "
+    "last_polled_at, next_poll_at, download_completed, error_reason FROM export_jobs"
+)
+_WORKSPACE_SELECT: Final = "SELECT id, name, description, created_at FROM workspaces"
+_PRINCIPAL_SELECT: Final = "SELECT actor, role, granted_by, granted_at FROM principals"
+
+
+def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version'"
+    ).fetchone()
+    if exists is None or exists[0] == 0:
+        return 0
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _integration_from_row(row: tuple[Any, ...]) -> Integration:
+    (
+        id_,
+        org,
+        org_name,
+        description,
+        fingerprint,
+        user,
+        rotated,
+        expires,
+        backfill,
+        status,
+        detail,
+        created,
+        updated,
+        refreshed,
+    ) = row
+    return Integration(
+        id_,
+        org,
+        org_name,
+        description,
+        fingerprint,
+        user,
+        _from_db(rotated),
+        expires,
+        int(backfill),
+        status,
+        detail,
+        _required_from_db(created),
+        _required_from_db(updated),
+        _from_db(refreshed),
+    )
+
+
+def _integration(con: duckdb.DuckDBPyConnection, integration_id: str) -> Integration:
+    row = con.execute(f"{_INTEGRATION_SELECT} WHERE id = ?", [integration_id]).fetchone()
+    if row is None:
+        raise NotFound(
+            f"there is no integration {integration_id} in the store",
+            hint="check the id with `circlecost status`; it may have been deleted",
+        )
+    return _integration_from_row(row)
+
+
+def _require_integration(con: duckdb.DuckDBPyConnection, integration_id: str) -> None:
+    _integration(con, integration_id)
+
+
+def _refuse_second_integration(con: duckdb.DuckDBPyConnection, organization_id: str) -> None:
+    row = con.execute(
+        "SELECT id FROM integrations WHERE organization_id = ?", [organization_id]
+    ).fetchone()
+    if row is not None:
+        raise StoreConflict(
+            f"organization {organization_id} already has an integration ({row[0]})",
+            hint="keep one Integration per organization: change the existing one, "
+            "or delete it before creating another",
+        )
+
+
+def _check_integration_fields(fields: Mapping[str, Any]) -> None:
+    if "token" in fields:
+        raise ValueError("the store never keeps a token: pass token_fingerprint instead")
+    unknown = sorted(set(fields) - set(INTEGRATION_FIELDS))
+    if unknown:
+        raise ValueError(f"cannot update {', '.join(unknown)}; updatable: {INTEGRATION_FIELDS}")
+    if "status" in fields and fields["status"] not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, not {fields['status']!r}")
+
+
+def _db_value(value: Any) -> Any:
+    return _to_db(value) if isinstance(value, datetime) else value
+
+
+def _public(record: Any) -> dict[str, Any]:
+    """A record's fields for the audit log (dataclass fields; never a token)."""
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}
+
+
+def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: [before.get(key), after.get(key)]
+        for key in after
+        if before.get(key) != after.get(key) and key != "updated_at"
+    }
+
+
+def _audit(
+    con: duckdb.DuckDBPyConnection,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    changes: Mapping[str, Any],
+) -> None:
+    con.execute(
+        "INSERT INTO audit_log (recorded_at, actor, action, object_type, object_id, changes) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            _to_db(_utc_now()),
+            actor,
+            action,
+            object_type,
+            object_id,
+            json.dumps(_redacted(changes), default=str, sort_keys=True),
+        ],
+    )
+
+
+def _redacted(changes: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: "[redacted]" if key.lower() in SECRET_KEYS else value for key, value in changes.items()
+    }
+
+
+def _delete_count(con: duckdb.DuckDBPyConnection, table: str, condition: str, *values: Any) -> int:
+    """Deletes matching rows of a table named by this module; returns how many."""
+    rows = con.execute(f"DELETE FROM {table} WHERE {condition} RETURNING 1", list(values))
+    return len(rows.fetchall())
+
+
+def _replace_prices(
+    con: duckdb.DuckDBPyConnection,
+    integration_id: str,
+    base_price: Decimal,
+    schedule: Sequence[tuple[date, Decimal]],
+) -> None:
+    dated = [(BASE_PRICE_DATE, Decimal(base_price))]
+    dated += [(day, Decimal(price)) for day, price in schedule]
+    _check_prices(dated)
+    con.execute("DELETE FROM prices WHERE integration_id = ?", [integration_id])
+    con.executemany(
+        "INSERT INTO prices VALUES (?, ?, ?)",
+        [[integration_id, day, price] for day, price in dated],
+    )
+
+
+def _check_prices(dated: list[tuple[date, Decimal]]) -> None:
+    days = [day for day, _ in dated]
+    if len(set(days)) != len(days):
+        raise ValueError("price_schedule has two prices for the same effective_from date")
+    for day, price in dated:
+        if not price.is_finite() or price <= 0:
+            raise ValueError(f"the price from {day} must be greater than 0 USD per credit")
+
+
+def _prices(con: duckdb.DuckDBPyConnection, integration_id: str) -> list[Price]:
+    rows = con.execute(
+        "SELECT effective_from, usd_per_credit FROM prices WHERE integration_id = ? "
+        "ORDER BY effective_from",
+        [integration_id],
+    ).fetchall()
+    return [Price(day, Decimal(price)) for day, price in rows]
+
+
+def _price_json(price: Price) -> list[str]:
+    return [price.effective_from.isoformat(), str(price.usd_per_credit.normalize())]
+
+
+def _window_starts(con: duckdb.DuckDBPyConnection, integration_id: str) -> set[datetime]:
+    rows = con.execute(
+        "SELECT window_start FROM import_windows WHERE integration_id = ?", [integration_id]
+    ).fetchall()
+    return {start for (start,) in rows}
+
+
+def _window_from_row(row: tuple[Any, ...]) -> ImportWindow:
+    integration_id, start, end, state, rows, mismatches, loaded_at, attempts, error, job = row
+    return ImportWindow(
+        integration_id,
+        Window(_required_from_db(start), _required_from_db(end)),
+        state,
+        rows,
+        mismatches,
+        _from_db(loaded_at),
+        int(attempts),
+        error,
+        job,
+    )
+
+
+def _job_from_row(row: tuple[Any, ...]) -> ExportJob:
+    (job_id, integration_id, start, end, created, state, polls, polled, next_poll, done, reason) = (
+        row
+    )
+    return ExportJob(
+        job_id,
+        integration_id,
+        Window(_required_from_db(start), _required_from_db(end)),
+        _required_from_db(created),
+        state,
+        int(polls),
+        _from_db(polled),
+        _from_db(next_poll),
+        bool(done),
+        reason,
+    )
+
+
+def _mark_loaded(
+    con: duckdb.DuckDBPyConnection,
+    integration_id: str,
+    window: Window,
+    job_id: str | None,
+    result: LoadResult,
+    loaded_at: datetime,
+) -> None:
+    con.execute(
+        "INSERT INTO import_windows (integration_id, window_start, window_end, state, rows, "
+        "total_mismatch_rows, loaded_at, current_job_id) VALUES (?, ?, ?, 'loaded', ?, ?, ?, ?) "
+        "ON CONFLICT DO UPDATE SET state = 'loaded', window_end = excluded.window_end, "
+        "rows = excluded.rows, total_mismatch_rows = excluded.total_mismatch_rows, "
+        "loaded_at = excluded.loaded_at, last_error = NULL, "
+        "current_job_id = excluded.current_job_id",
+        [
+            integration_id,
+            _to_db(window.start),
+            _to_db(window.end),
+            result.rows,
+            result.total_mismatch_rows,
+            loaded_at,
+            job_id,
+        ],
+    )
+    if job_id is not None:
+        con.execute("UPDATE export_jobs SET download_completed = true WHERE job_id = ?", [job_id])
+
+
+def _insert_request(con: duckdb.DuckDBPyConnection, org_id: str, kind: str, at: datetime) -> None:
+    if kind not in QUOTA_KINDS:
+        raise ValueError(f"quota kind must be one of {QUOTA_KINDS}, not {kind!r}")
+    con.execute("INSERT INTO quota_requests VALUES (?, ?, ?)", [org_id, kind, _to_db(at)])
+
+
+def _count_requests(con: duckdb.DuckDBPyConnection, org_id: str, kind: str, since: datetime) -> int:
+    row = con.execute(
+        "SELECT count(*) FROM quota_requests WHERE org_id = ? AND kind = ? AND requested_at > ?",
+        [org_id, kind, _to_db(since)],
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _oldest_request_since(
+    con: duckdb.DuckDBPyConnection, org_id: str, kind: str, since: datetime
+) -> datetime | None:
+    row = con.execute(
+        "SELECT min(requested_at) FROM quota_requests "
+        "WHERE org_id = ? AND kind = ? AND requested_at > ?",
+        [org_id, kind, _to_db(since)],
+    ).fetchone()
+    return None if row is None else _from_db(row[0])
+
+
+def _blocked_until(con: duckdb.DuckDBPyConnection, org_id: str, now: datetime) -> datetime | None:
+    row = con.execute(
+        "SELECT max(until) FROM quota_blocks WHERE org_id = ? AND until > ?",
+        [org_id, _to_db(now)],
+    ).fetchone()
+    return None if row is None else _from_db(row[0])
+
+
+def _forget_old_requests(con: duckdb.DuckDBPyConnection, now: datetime) -> None:
+    horizon = _to_db(now - QUOTA_HISTORY)
+    con.execute("DELETE FROM quota_requests WHERE requested_at < ?", [horizon])
+    con.execute("DELETE FROM quota_blocks WHERE until < ?", [horizon])
+
+
+def _workspace_from_row(row: tuple[Any, ...]) -> Workspace:
+    id_, name, description, created = row
+    return Workspace(id_, name, description, _required_from_db(created))
+
+
+def _workspace_row(con: duckdb.DuckDBPyConnection, condition: str, value: str) -> Workspace | None:
+    row = con.execute(f"{_WORKSPACE_SELECT} WHERE {condition}", [value]).fetchone()
+    return None if row is None else _workspace_from_row(row)
+
+
+def _workspace(con: duckdb.DuckDBPyConnection, workspace_id: str) -> Workspace:
+    workspace = _workspace_row(con, "id = ?", workspace_id)
+    if workspace is None:
+        raise NotFound(
+            f"there is no workspace {workspace_id} in the store",
+            hint="check the id with `circlecost status`; it may have been deleted",
+        )
+    return workspace
+
+
+def _bindings(con: duckdb.DuckDBPyConnection, condition: str, values: list[Any]) -> list[Binding]:
+    rows = con.execute(
+        "SELECT workspace_id, integration_id, created_at FROM bindings "
+        f"WHERE {condition} ORDER BY workspace_id, integration_id",
+        values,
+    ).fetchall()
+    return [Binding(ws, integration, _required_from_db(at)) for ws, integration, at in rows]
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+
+
+def _principal_from_row(row: tuple[Any, ...]) -> Principal:
+    actor, role, granted_by, granted_at = row
+    return Principal(actor, role, granted_by, _required_from_db(granted_at))
+
+
+def _principal(con: duckdb.DuckDBPyConnection, actor: str) -> Principal | None:
+    row = con.execute(f"{_PRINCIPAL_SELECT} WHERE actor = ?", [actor]).fetchone()
+    return None if row is None else _principal_from_row(row)
+
+
+def _dimension_column(name: str) -> str:
+    column = DIMENSIONS.get(name)
+    if column is None:
+        raise CirclecostError(
+            f"cannot group costs by {name!r}",
+            hint=f"group by one of: {', '.join(DIMENSIONS)}",
+        )
+    return column
+
+
+def _cost_condition(
+    date_from: date | None,
+    date_to: date | None,
+    integration_ids: Sequence[str] | None,
+    where: str | None,
+    where_params: Sequence[Any],
+) -> tuple[str, list[Any]]:
+    conditions = ["(?::DATE IS NULL OR date >= ?)", "(?::DATE IS NULL OR date <= ?)"]
+    params: list[Any] = [date_from, date_from, date_to, date_to]
+    if integration_ids is not None:
+        conditions.append("list_contains(?::VARCHAR[], integration_id)")
+        params.append(list(integration_ids))
+    if where:
+        conditions.append(f"({where})")
+        params.extend(where_params)
+    return " AND ".join(conditions), params
+
+
+def _totals(group_by: Sequence[str], rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    dims = len(group_by)
+    lines = [
+        {
+            **dict(zip(group_by, row[:dims], strict=True)),
+            "credits": Decimal(row[dims] or 0),
+            "amount_usd": Decimal(row[dims + 1] or 0),
+        }
+        for row in rows
+        if dims or row[dims] is not None
+    ]
+    total = {
+        "credits": sum((line["credits"] for line in lines), Decimal(0)),
+        "amount_usd": sum((line["amount_usd"] for line in lines), Decimal(0)),
+    }
+    return {"rows": lines, "total": total}

@@ -1,0 +1,79 @@
+"""Fixtures: a migrated store in tmp_path, the sample export, and a writer of small parts."""
+
+import gzip
+import json
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from provider.store import Integration, Store, token_fingerprint
+from provider.usage_columns import COLUMN_NAMES
+from provider.windows import Window
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SAMPLE_PARTS = [DATA / "usage-export-part-1.csv.gz", DATA / "usage-export-part-2.csv.gz"]
+ORG_ID = "6513270e-269e-4d37-b2a7-4de452e6b438"
+OCTOBER = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC))
+NOVEMBER = Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC))
+HEADER = ",".join(COLUMN_NAMES)
+
+WritePart = Callable[..., Path]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CIRCLECOST_ACTOR", "CIRCLECOST_STORE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def expected() -> dict[str, object]:
+    return json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "state" / "costs.duckdb", writer_kind="pytest", lock_timeout=2.0)
+    store.migrate()
+    return store
+
+
+@pytest.fixture
+def integration(store: Store) -> Integration:
+    return store.insert_integration(
+        ORG_ID,
+        token_fingerprint("CCIPAT_test_token"),
+        organization_name="initech",
+        base_price=Decimal("0.0006"),
+    )
+
+
+@pytest.fixture
+def base_fields() -> dict[str, str]:
+    """The raw fields of a plain job line of the sample (line 4 of part 1), by column."""
+    with gzip.open(SAMPLE_PARTS[0], "rt", encoding="utf-8", newline="") as lines:
+        next(lines), next(lines), next(lines)
+        values = next(lines).rstrip("\n").split(",")
+    return dict(zip(COLUMN_NAMES, values, strict=True))
+
+
+@pytest.fixture
+def write_part(tmp_path: Path, base_fields: dict[str, str]) -> Iterator[WritePart]:
+    """Writes a part: header plus one line per item (a dict of raw fields over the base line,
+    or a ready-made raw line)."""
+    counter = iter(range(1, 1000))
+
+    def write(*lines: Mapping[str, str] | str, gzipped: bool = True, header: str = HEADER) -> Path:
+        raw = [
+            line if isinstance(line, str) else ",".join({**base_fields, **line}.values())
+            for line in lines
+        ]
+        text = "\n".join([header, *raw]) + "\n"
+        path = tmp_path / f"part-{next(counter)}.csv{'.gz' if gzipped else ''}"
+        path.write_bytes(gzip.compress(text.encode()) if gzipped else text.encode())
+        return path
+
+    return write
