@@ -1,0 +1,507 @@
+"""The `circlecost` command: integrations, sync, status, reports, exports, access, audit, emulator.
+
+Exit codes: 0 done, 1 the operation failed (one clear line on stderr, a traceback only with
+--debug), 2 the command line was wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from provider import service
+from provider.errors import CirclecostError
+
+EPILOG_STORE = "The store is --store, else CIRCLECOST_STORE, else .circlecost/costs.duckdb."
+
+
+class Context:
+    def __init__(self, store: str | None, actor: str | None, debug: bool) -> None:
+        self.debug = debug
+        self.settings = service.Settings.from_environment(
+            store_path=Path(store) if store else None,
+            actor=actor,
+            process_kind="circlecost " + (click.get_current_context().invoked_subcommand or ""),
+        )
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def fail(error: Exception, debug: bool) -> NoReturn:
+    if debug:
+        raise error
+    message = error.message if isinstance(error, CirclecostError) else str(error)
+    click.echo(f"error: {message}", err=True)
+    hint = getattr(error, "hint", "")
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
+    sys.exit(1)
+
+
+class ExplainingGroup(click.Group):
+    """Turns circlecost's own errors into one clear line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CirclecostError as error:
+            fail(error, bool(ctx.params.get("debug")))
+
+
+@click.group(cls=ExplainingGroup, epilog=EPILOG_STORE)
+@click.option("--store", envvar="CIRCLECOST_STORE", help="Path of the cost store (DuckDB file).")
+@click.option(
+    "--actor", envvar="CIRCLECOST_ACTOR", help="Who acts (checked against roles, audited)."
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.pass_context
+def main(ctx: click.Context, store: str | None, actor: str | None, debug: bool) -> None:
+    """circlecost: CircleCI costs, imported, priced and reported.
+
+    \b
+    Example:
+      circlecost report --period last_month --group-by service
+    """
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING)
+    # httpx logs full URLs at INFO, and pre-signed download links carry signatures.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    ctx.obj = Context(store, actor, debug)
+
+
+# --- integrations -------------------------------------------------------------------------------
+
+
+@main.group()
+def integrations() -> None:
+    """Add, list and remove CircleCI integrations (for use without Pulumi)."""
+
+
+def token_from_env() -> str:
+    token = os.environ.get("CIRCLECI_TOKEN", "")
+    if not token:
+        raise CirclecostError(
+            "CIRCLECI_TOKEN is not set",
+            hint="export CIRCLECI_TOKEN=<a CircleCI personal API token of an org admin>",
+        )
+    return token
+
+
+@integrations.command("add")
+@click.option("--org", "organization_id", required=True, help="CircleCI organization UUID.")
+@click.option("--price", default="0.0006", show_default=True, help="USD per credit.")
+@click.option("--description", default="", help="A label for people.")
+@click.option("--backfill-months", default=3, show_default=True, type=click.IntRange(0, 12))
+@click.option("--token-expires-on", default=None, help="YYYY-MM-DD the token expires.")
+@click.option("--circleci-url", envvar="CIRCLECI_URL", default=None, help="CircleCI API base URL.")
+@click.option("--wait/--no-wait", default=False, help="Wait until the import is Stable.")
+@pass_context
+def integrations_add(
+    context: Context,
+    organization_id: str,
+    price: str,
+    description: str,
+    backfill_months: int,
+    token_expires_on: str | None,
+    circleci_url: str | None,
+    wait: bool,
+) -> None:
+    """Add an integration; the token comes from CIRCLECI_TOKEN.
+
+    \b
+    Example:
+      CIRCLECI_TOKEN=... circlecost integrations add --org 6513270e-269e-4d37-b2a7-4de452e6b438
+    """
+    from pydantic import ValidationError
+
+    from provider.models import IntegrationInputs, field_errors
+
+    try:
+        inputs = IntegrationInputs.model_validate(
+            {
+                "token": token_from_env(),
+                "organization_id": organization_id,
+                "description": description,
+                "price_per_credit": price,
+                "backfill_months": backfill_months,
+                "token_expires_on": token_expires_on,
+            }
+        )
+    except ValidationError as error:
+        field, reason = field_errors(error)[0]
+        raise CirclecostError(f"{field}: {reason}") from None
+    settings = context.settings
+    if circleci_url:
+        settings = replace(settings, circleci_url=circleci_url)
+    if not wait:
+        settings = replace(settings, create_timeout=timedelta(seconds=0))
+    integration_id, outputs = service.create_integration(settings, inputs)
+    click.echo(
+        f"{integration_id}  {outputs['organization_name']}  "
+        f"{outputs['status']}: {outputs['status_detail']}"
+    )
+
+
+@integrations.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_context
+def integrations_list(context: Context, fmt: str) -> None:
+    """List integrations with their status."""
+    rows = status_rows(context.settings)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    from provider.render import print_table
+
+    print_table(
+        ["id", "organization", "status", "imported", "line items", "USD"],
+        [
+            [
+                row["id"],
+                row["organization_name"],
+                row["status"],
+                f"{row['imported_from'] or '-'} .. {row['imported_through'] or '-'}",
+                str(row["line_items"]),
+                f"{row['total_cost_usd']:,.2f}",
+            ]
+            for row in rows
+        ],
+    )
+
+
+@integrations.command("remove")
+@click.argument("integration_id")
+@pass_context
+def integrations_remove(context: Context, integration_id: str) -> None:
+    """Remove an integration and purge all its costs.
+
+    \b
+    Example:
+      circlecost integrations remove 0b7c…
+    """
+    if context.settings.reader().get_integration(integration_id) is None:
+        raise CirclecostError(
+            f"no integration {integration_id}", hint="see `circlecost integrations list`"
+        )
+    service.delete_integration(context.settings, integration_id)
+    click.echo(f"removed {integration_id} and purged its costs")
+
+
+def status_rows(settings: service.Settings) -> list[dict[str, Any]]:
+    store = settings.reader()
+    if not settings.store_path.exists():
+        return []
+    return [
+        {"id": record.id, **service.integration_outputs(store, record.id)}
+        for record in store.list_integrations()
+    ]
+
+
+@main.command()
+@click.option("--wait/--no-wait", default=False, help="Wait until every window is loaded.")
+@click.option("--circleci-url", envvar="CIRCLECI_URL", default=None, help="CircleCI API base URL.")
+@pass_context
+def sync(context: Context, wait: bool, circleci_url: str | None) -> None:
+    """Refresh the integration whose token is in CIRCLECI_TOKEN (the daily refresh).
+
+    \b
+    Example:
+      CIRCLECI_TOKEN=... circlecost sync --wait
+    """
+    settings = context.settings
+    if circleci_url:
+        settings = replace(settings, circleci_url=circleci_url)
+    if not wait:
+        settings = replace(settings, create_timeout=timedelta(seconds=0))
+    else:
+        settings = replace(settings, create_timeout=timedelta(days=1))
+    outputs = service.sync_integrations(settings, token_from_env())
+    click.echo(f"{outputs['organization_name']}: {outputs['status']}: {outputs['status_detail']}")
+
+
+@main.command()
+@pass_context
+def status(context: Context) -> None:
+    """Integrations, their status and detail, imported range and next quota slot."""
+    rows = status_rows(context.settings)
+    if not rows:
+        click.echo(f"no integrations in {context.settings.store_path}")
+        return
+    for row in rows:
+        click.echo(
+            f"{row['organization_name']} ({row['id']}): {row['status']} — {row['status_detail']}\n"
+            f"  imported {row['imported_from'] or '-'} .. {row['imported_through'] or '-'}, "
+            f"{row['line_items']} line items, {row['total_credits']:,.0f} credits, "
+            f"${row['total_cost_usd']:,.2f}"
+        )
+
+
+# --- reports ------------------------------------------------------------------------------------
+
+
+def parse_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a date: write YYYY-MM-DD") from None
+
+
+@main.command()
+@click.option("--from", "start", callback=parse_day, help="First day (YYYY-MM-DD), inclusive.")
+@click.option("--to", "end", callback=parse_day, help="Last day (YYYY-MM-DD), inclusive.")
+@click.option(
+    "--period",
+    type=click.Choice(
+        [
+            "this_month",
+            "last_month",
+            "last_7_days",
+            "last_30_days",
+            "last_3_months",
+            "last_6_months",
+            "last_12_months",
+            "year_to_date",
+        ]
+    ),
+)
+@click.option("--workspace", help="Only integrations bound to this workspace.")
+@click.option(
+    "--group-by",
+    "group_by",
+    multiple=True,
+    help="Dimension(s): service, account, tag:circleci:vcs_branch, … (repeat or comma-separate).",
+)
+@click.option(
+    "--bin", "bin_name", type=click.Choice(["day", "week", "month", "quarter", "cumulative"])
+)
+@click.option("--filter", "filter_text", help="VQL filter, e.g. \"costs.service = 'Compute'\".")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json", "html"]), default="table"
+)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file."
+)
+@pass_context
+def report(
+    context: Context,
+    start: date | None,
+    end: date | None,
+    period: str | None,
+    workspace: str | None,
+    group_by: tuple[str, ...],
+    bin_name: str | None,
+    filter_text: str | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """Cost report: totals by any dimensions, with the previous period beside them.
+
+    \b
+    Examples:
+      circlecost report --period last_month --group-by service
+      circlecost report --from 2026-10-01 --to 2026-10-31 --group-by account,service --bin week
+      circlecost report --period this_month \\
+        --filter "tags.name = 'circleci:vcs_branch' AND tags.value = 'main'"
+    """
+    from provider import render, reports
+
+    settings = context.settings
+    request = reports.ReportRequest(
+        period=reports.resolve_period(start, end, period, settings.clock().date()),
+        group_by=tuple(
+            name.strip() for names in group_by for name in names.split(",") if name.strip()
+        ),
+        bin=bin_name,
+        filter=filter_text,
+        integration_ids=tuple(service.workspace_integration_ids(settings, workspace))
+        if workspace
+        else None,
+    )
+    with settings.reader().reader() as connection:
+        result = reports.build_report(connection, request)
+    writers: dict[str, Callable[[reports.Report], str]] = {
+        "json": render.as_json,
+        "csv": render.as_csv,
+        "html": render.as_html,
+    }
+    if fmt == "table":
+        if output:
+            raise CirclecostError(
+                "--output takes --format csv, json or html", hint="or redirect the table"
+            )
+        render.print_report(result)
+        return
+    text = writers[fmt](result)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["focus"]), default="focus", show_default=True)
+@click.option("--from", "start", callback=parse_day, required=True, help="First day, inclusive.")
+@click.option("--to", "end", callback=parse_day, required=True, help="Last day, inclusive.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="FILE.csv or FILE.parquet",
+)
+@pass_context
+def export(context: Context, fmt: str, start: date, end: date, output: Path) -> None:
+    """Export cost line items in FOCUS 1.2 (CSV or Parquet, by the file's extension).
+
+    \b
+    Example:
+      circlecost export --format focus --from 2026-10-01 --to 2026-10-31 --output focus.parquet
+    """
+    from provider import focus, reports
+
+    period = reports.resolve_period(start, end, None, context.settings.clock().date())
+    with context.settings.reader().reader() as connection:
+        count = focus.export(connection, period.start, period.end, output)
+    click.echo(f"wrote {count} FOCUS rows to {output}")
+
+
+# --- access and audit ---------------------------------------------------------------------------
+
+
+@main.group()
+def access() -> None:
+    """Roles: Organization Owner, Integration Owner, Editor, Viewer."""
+
+
+@access.command("grant")
+@click.argument("principal")
+@click.argument("role")
+@pass_context
+def access_grant(context: Context, principal: str, role: str) -> None:
+    """Give PRINCIPAL a ROLE (needs Organization Owner).
+
+    \b
+    Example:
+      circlecost --actor ana access grant bob 'Integration Owner'
+    """
+    service.grant(context.settings, principal, role)
+    click.echo(f"{principal} is now {role}")
+
+
+@access.command("revoke")
+@click.argument("principal")
+@pass_context
+def access_revoke(context: Context, principal: str) -> None:
+    """Take PRINCIPAL's role away (needs Organization Owner).
+
+    \b
+    Example:
+      circlecost --actor ana access revoke bob
+    """
+    service.revoke(context.settings, principal)
+    click.echo(f"{principal} holds no role now")
+
+
+@access.command("list")
+@pass_context
+def access_list(context: Context) -> None:
+    """Who holds which role."""
+    for principal in context.settings.reader().list_principals():
+        click.echo(
+            f"{principal.actor}\t{principal.role}\t(granted by {principal.granted_by or '-'} "
+            f"at {principal.granted_at:%Y-%m-%d %H:%M})"
+        )
+
+
+@main.command()
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_context
+def audit(context: Context, limit: int, fmt: str) -> None:
+    """The audit log, newest first: who changed what, when (never secret values).
+
+    \b
+    Example:
+      circlecost audit --limit 20
+    """
+    entries = context.settings.reader().list_audit(limit=limit)
+    if fmt == "json":
+        click.echo(json.dumps([entry.__dict__ for entry in entries], indent=2, default=str))
+        return
+    for entry in entries:
+        click.echo(
+            f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.actor} {entry.action} {entry.object_type} "
+            f"{entry.object_id} {json.dumps(entry.changes, default=str, ensure_ascii=False)}"
+        )
+
+
+# --- emulator -----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--replay",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Serve the rows of real export files in this folder.",
+)
+@click.option(
+    "--quota-per-hour",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0, None),
+    help="0: no quota.",
+)
+@click.option(
+    "--job-delay", default=0.0, show_default=True, type=float, help="Seconds until a job completes."
+)
+@click.option(
+    "--tokens-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write base URL, tokens and orgs here (JSON).",
+)
+@click.option("--fault", "faults", multiple=True, help="NAME=VALUE, e.g. server_errors=3.")
+def emulator(
+    port: int,
+    seed: int,
+    replay: Path | None,
+    quota_per_hour: int,
+    job_delay: float,
+    tokens_file: Path | None,
+    faults: tuple[str, ...],
+) -> None:
+    """Run the bundled CircleCI API emulator until interrupted.
+
+    \b
+    Example:
+      circlecost emulator --port 8765 --seed 7 --tokens-file emulator.json
+    """
+    from provider.emulator import run_emulator
+    from provider.emulator.cli import parse_fault
+
+    try:
+        parsed = dict(parse_fault(item) for item in faults)
+    except Exception as error:  # argparse-style type errors: say which switch is wrong
+        raise click.BadParameter(str(error), param_hint="--fault") from None
+    code = run_emulator(
+        port=port,
+        seed=seed,
+        replay_dir=replay,
+        quota_per_hour=quota_per_hour or None,
+        job_delay=job_delay,
+        tokens_file=tokens_file,
+        faults=parsed or None,
+    )
+    sys.exit(code)

@@ -1,0 +1,343 @@
+"""The import engine: CircleCI usage exports into the store, exactly once, within the quota.
+
+For one integration it walks the window ledger in the store:
+
+    planned ──POST──▶ requested ──GET…──▶ completed ──download, load──▶ loaded
+                          │  failed (error_reason) ──▶ planned again (a new job)
+
+Every CircleCI job id is written to the ledger as soon as the POST returns and before it is
+polled, so a crash or Ctrl-C resumes with the same job instead of spending quota on a new one.
+A window's rows are replaced in one store transaction together with marking it loaded, so a
+crash at any point leaves either the previous rows or the new ones, never both or neither.
+Requests are counted in the store before they are sent: every process shares one budget of
+POSTs and GETs per organization per hour.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from provider.circleci import (
+    AccessDenied,
+    BadRequest,
+    CircleCIClient,
+    CircleCIError,
+    DownloadLinkExpired,
+    InvalidToken,
+    NotGzipError,
+    RateLimited,
+    UsageExportJob,
+)
+from provider.errors import CirclecostError
+from provider.store import Store, WindowTask
+from provider.windows import Window
+
+log = logging.getLogger("circlecost.importer")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ImportSettings:
+    """How the engine paces itself. Defaults follow CircleCI's documented limits."""
+
+    posts_per_hour: int = 10
+    gets_per_hour: int = 10
+    first_poll_after: timedelta = timedelta(seconds=60)
+    poll_every: timedelta = timedelta(seconds=120)
+    max_job_attempts: int = 3
+    retry_failed_window_after: timedelta = timedelta(minutes=5)
+
+
+class Status:
+    IMPORTING = "Importing"
+    STABLE = "Stable"
+    WARNING = "Warning"
+    ERROR = "Error"
+
+
+class ImportStopped(CirclecostError):
+    """CircleCI refused the integration itself (token or admin rights): retrying cannot help."""
+
+    def __init__(self, message: str, *, hint: str, status: str = Status.ERROR) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+@dataclass
+class StepOutcome:
+    """What one pass over the ledger did, and when the next useful action is allowed."""
+
+    loaded: list[Window] = field(default_factory=list)
+    failed: list[Window] = field(default_factory=list)
+    next_action_at: datetime | None = None
+    waiting_for: str = ""
+
+    def wait_until(self, moment: datetime, reason: str) -> None:
+        if self.next_action_at is None or moment < self.next_action_at:
+            self.next_action_at = moment
+            self.waiting_for = reason
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    status: str
+    detail: str
+    loaded_windows: int
+    open_windows: int
+    failed_windows: int
+    next_action_at: datetime | None
+
+
+class Importer:
+    """Drives one integration's import. Holds no token beyond the client it is given."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: CircleCIClient,
+        integration_id: str,
+        org_id: str,
+        *,
+        settings: ImportSettings = ImportSettings(),
+        clock: Clock = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.integration_id = integration_id
+        self.org_id = org_id
+        self.settings = settings
+        self.clock = clock
+        self.sleep = sleep
+        self.progress = progress or terminal_progress()
+
+    # --- driving ------------------------------------------------------------------------------
+
+    def run(self, deadline: datetime | None = None) -> ImportReport:
+        """Import until nothing is open or `deadline` passes; sleep between allowed actions."""
+        while True:
+            outcome = self.step()
+            report = self.report(outcome)
+            if report.open_windows == 0 or outcome.next_action_at is None:
+                return report
+            if deadline is None or outcome.next_action_at > deadline:
+                return report
+            delay = (outcome.next_action_at - self.clock()).total_seconds()
+            if delay > 0:
+                self.progress(f"waiting {delay:.0f} s: {outcome.waiting_for}")
+                self.sleep(delay)
+
+    def step(self) -> StepOutcome:
+        """One pass: do every action that is allowed now, without sleeping."""
+        outcome = StepOutcome()
+        try:
+            for task in self.store.open_windows(self.integration_id):
+                self.advance(task, outcome)
+        except ImportStopped as stop:
+            self.store.set_import_status(self.integration_id, stop.status, str(stop))
+            raise
+        return outcome
+
+    def report(self, outcome: StepOutcome) -> ImportReport:
+        counts = self.store.window_counts(self.integration_id)
+        loaded, open_, failed = (
+            counts.get("loaded", 0),
+            counts.get("open", 0),
+            counts.get("failed", 0),
+        )
+        status, detail = summarize(loaded, open_, failed, outcome)
+        self.store.set_import_status(self.integration_id, status, detail)
+        return ImportReport(status, detail, loaded, open_, failed, outcome.next_action_at)
+
+    # --- one window ---------------------------------------------------------------------------
+
+    def advance(self, task: WindowTask, outcome: StepOutcome) -> None:
+        if task.job_id is None or task.job_state == "failed":
+            if task.job_id is not None and task.next_poll_at and task.next_poll_at > self.clock():
+                outcome.wait_until(task.next_poll_at, f"retrying the export of {task.window}")
+                return
+            self.request_export(task, outcome)
+            return
+        if task.next_poll_at is not None and task.next_poll_at > self.clock():
+            outcome.wait_until(task.next_poll_at, f"CircleCI is preparing {task.window}")
+            return
+        job = self.poll(task, outcome)
+        if job is None:
+            return
+        if job.state == "completed" and job.download_urls:
+            self.download_and_load(task, job, outcome)
+        elif job.state == "failed":
+            self.job_failed(task, job, outcome)
+        else:
+            next_poll = self.clock() + self.settings.poll_every
+            self.store.update_job(task.job_id, job.state, self.clock(), next_poll)
+            outcome.wait_until(next_poll, f"CircleCI is preparing {task.window}")
+
+    def request_export(self, task: WindowTask, outcome: StepOutcome) -> None:
+        if task.attempts >= self.settings.max_job_attempts:
+            self.give_up(task, outcome, f"CircleCI failed the export {task.attempts} times")
+            return
+        if not self.slot("POST", outcome, f"a new export for {task.window}"):
+            return
+        try:
+            job = self.client.create_usage_export_job(
+                self.org_id, task.window.start, task.window.end
+            )
+        except (InvalidToken, AccessDenied) as err:
+            raise stopped_by(err, self.org_id) from None
+        except RateLimited as err:
+            self.rate_limited(err, outcome)
+            return
+        except BadRequest as err:
+            self.give_up(task, outcome, f"CircleCI refused {task.window}: {err.circleci_message}")
+            return
+        except CircleCIError as err:
+            self.retry_later(task, outcome, f"creating the export failed: {err}")
+            return
+        now = self.clock()
+        self.store.record_job(self.integration_id, task.window, job.usage_export_job_id, now)
+        self.store.update_job(
+            job.usage_export_job_id, job.state, now, now + self.settings.first_poll_after
+        )
+        self.progress(f"export requested for {task.window} (job {job.usage_export_job_id})")
+        outcome.wait_until(
+            now + self.settings.first_poll_after, f"CircleCI is preparing {task.window}"
+        )
+
+    def poll(self, task: WindowTask, outcome: StepOutcome) -> UsageExportJob | None:
+        assert task.job_id is not None
+        if not self.slot("GET", outcome, f"checking the export of {task.window}"):
+            return None
+        try:
+            return self.client.get_usage_export_job(self.org_id, task.job_id)
+        except (InvalidToken, AccessDenied) as err:
+            raise stopped_by(err, self.org_id) from None
+        except RateLimited as err:
+            self.rate_limited(err, outcome)
+        except CircleCIError as err:
+            next_poll = self.clock() + self.settings.poll_every
+            self.store.update_job(task.job_id, task.job_state or "created", self.clock(), next_poll)
+            outcome.wait_until(next_poll, f"CircleCI did not answer ({err})")
+        return None
+
+    def download_and_load(
+        self, task: WindowTask, job: UsageExportJob, outcome: StepOutcome
+    ) -> None:
+        assert task.job_id is not None
+        with tempfile.TemporaryDirectory(prefix="circlecost-parts-") as folder:
+            try:
+                parts = self.download(job, Path(folder))
+            except DownloadLinkExpired:
+                # Fresh links need another GET; poll again as soon as the quota allows.
+                self.store.update_job(task.job_id, "completed", self.clock(), self.clock())
+                outcome.wait_until(self.clock(), f"fresh download links for {task.window}")
+                return
+            except (NotGzipError, CircleCIError) as err:
+                self.retry_later(task, outcome, f"downloading {task.window} failed: {err}")
+                return
+            try:
+                result = self.store.load_window(
+                    self.integration_id, task.window, task.job_id, parts
+                )
+            except CirclecostError as err:
+                self.give_up(task, outcome, f"loading {task.window} failed: {err}")
+                return
+        self.store.update_job(task.job_id, "loaded", self.clock(), None)
+        outcome.loaded.append(task.window)
+        self.progress(f"loaded {task.window}: {result.rows} rows from {len(parts)} part(s)")
+
+    def download(self, job: UsageExportJob, folder: Path) -> list[Path]:
+        parts = []
+        for number, url in enumerate(job.download_urls, start=1):
+            target = folder / f"part-{number}.csv.gz"
+            self.client.download_usage_export_part(url, target)
+            parts.append(target)
+            self.progress(f"downloaded part {number} of {len(job.download_urls)}")
+        return parts
+
+    def job_failed(self, task: WindowTask, job: UsageExportJob, outcome: StepOutcome) -> None:
+        assert task.job_id is not None
+        reason = job.error_reason or "no reason given"
+        retry_at = self.clock() + self.settings.retry_failed_window_after
+        self.store.update_job(task.job_id, "failed", self.clock(), retry_at, error_reason=reason)
+        self.progress(f"CircleCI failed the export of {task.window}: {reason}")
+        outcome.wait_until(retry_at, f"retrying the export of {task.window}")
+
+    # --- quota and failures -------------------------------------------------------------------
+
+    def slot(self, kind: str, outcome: StepOutcome, purpose: str) -> bool:
+        per_hour = self.settings.posts_per_hour if kind == "POST" else self.settings.gets_per_hour
+        next_free = self.store.take_request_slot(self.org_id, kind, self.clock(), per_hour)
+        if next_free is None:
+            return True
+        outcome.wait_until(next_free, f"CircleCI's {kind} quota ({per_hour}/hour) before {purpose}")
+        return False
+
+    def rate_limited(self, err: RateLimited, outcome: StepOutcome) -> None:
+        until = self.clock() + timedelta(seconds=err.retry_after or 60)
+        self.store.block_requests(self.org_id, until)
+        outcome.wait_until(until, "CircleCI asked to slow down (429)")
+
+    def retry_later(self, task: WindowTask, outcome: StepOutcome, reason: str) -> None:
+        self.store.fail_window(self.integration_id, task.window, reason, final=False)
+        retry_at = self.clock() + self.settings.retry_failed_window_after
+        if task.job_id is not None:
+            self.store.update_job(task.job_id, task.job_state or "created", self.clock(), retry_at)
+        outcome.wait_until(retry_at, reason)
+
+    def give_up(self, task: WindowTask, outcome: StepOutcome, reason: str) -> None:
+        self.store.fail_window(self.integration_id, task.window, reason, final=True)
+        outcome.failed.append(task.window)
+        self.progress(reason)
+
+
+def stopped_by(err: CircleCIError, org_id: str) -> ImportStopped:
+    if isinstance(err, InvalidToken):
+        return ImportStopped(
+            "CircleCI rejected the token (401): it is invalid, expired or not a personal API token",
+            hint="create a new personal API token in CircleCI, store it with "
+            "`pulumi config set --secret`, then run `pulumi up`",
+        )
+    return ImportStopped(
+        f"the token's user is not an admin of CircleCI organization {org_id} "
+        "(or the organization id is wrong)",
+        hint="use a token of an organization admin, and check the id in CircleCI "
+        "Organization Settings → Overview",
+    )
+
+
+def summarize(loaded: int, open_: int, failed: int, outcome: StepOutcome) -> tuple[str, str]:
+    if open_ == 0 and failed == 0:
+        return Status.STABLE, f"all {loaded} window(s) imported"
+    if open_ == 0:
+        return (
+            Status.WARNING if loaded else Status.ERROR,
+            f"{failed} window(s) could not be imported, {loaded} imported; "
+            "see `circlecost status` for the reasons, then `circlecost sync` to retry",
+        )
+    when = (
+        f"; next step at {outcome.next_action_at:%Y-%m-%d %H:%M:%S} UTC ({outcome.waiting_for})"
+        if outcome.next_action_at
+        else ""
+    )
+    return Status.IMPORTING, f"{loaded} of {loaded + open_ + failed} window(s) imported{when}"
+
+
+def terminal_progress() -> Callable[[str], None]:
+    """Progress lines on a terminal, silence otherwise (CI logs, pipes, Pulumi providers)."""
+    if sys.stderr.isatty():
+        return lambda message: print(f"circlecost: {message}", file=sys.stderr, flush=True)  # noqa: T201
+    return lambda message: log.info(message)

@@ -1,0 +1,537 @@
+"""circlecost's use cases, shared by the Pulumi resources and the CLI.
+
+Each function takes `Settings` (where the store is, which CircleCI to call, who acts) and typed
+inputs, and returns plain values. Nothing here knows about Pulumi. Every change is checked
+against the actor's role and written to the audit log without secret values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from provider.circleci import (
+    DEFAULT_BASE_URL,
+    AccessDenied,
+    CircleCIClient,
+    CircleCIError,
+    InvalidToken,
+    NotFound,
+    token_fingerprint,
+)
+from provider.errors import CirclecostError
+from provider.importer import Importer, ImportReport, ImportSettings, ImportStopped, Status
+from provider.models import IntegrationInputs, WorkspaceInputs
+from provider.store import Integration, Store, StoreConflict
+from provider.windows import backfill_windows, refresh_windows
+
+ORGANIZATION_OWNER = "Organization Owner"
+INTEGRATION_OWNER = "Integration Owner"
+EDITOR = "Editor"
+VIEWER = "Viewer"
+ROLES = (ORGANIZATION_OWNER, INTEGRATION_OWNER, EDITOR, VIEWER)
+INTEGRATION_CHANGERS = (ORGANIZATION_OWNER, INTEGRATION_OWNER)
+DEFAULT_STORE = Path(".circlecost") / "costs.duckdb"
+REFRESH_INTERVAL = timedelta(hours=24)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where circlecost works and who acts. Built from stack config or the environment."""
+
+    store_path: Path = DEFAULT_STORE
+    circleci_url: str = DEFAULT_BASE_URL
+    actor: str | None = None
+    allow_loopback_downloads: bool = False
+    process_kind: str = "circlecost"
+    create_timeout: timedelta = timedelta(minutes=10)
+    binding_timeout: timedelta = timedelta(minutes=2)
+    refresh_interval: timedelta = REFRESH_INTERVAL
+    imports: ImportSettings = field(default_factory=ImportSettings)
+    clock: Callable[[], datetime] = utc_now
+    sleep: Callable[[float], None] = time.sleep
+
+    @classmethod
+    def from_environment(cls, **overrides: Any) -> Settings:
+        """Defaults, then CIRCLECOST_* / CIRCLECI_URL variables, then explicit overrides."""
+        env = os.environ
+        values: dict[str, Any] = {}
+        if env.get("CIRCLECOST_STORE"):
+            values["store_path"] = Path(env["CIRCLECOST_STORE"])
+        if env.get("CIRCLECI_URL"):
+            values["circleci_url"] = env["CIRCLECI_URL"]
+        if env.get("CIRCLECOST_ACTOR"):
+            values["actor"] = env["CIRCLECOST_ACTOR"]
+        if env.get("CIRCLECOST_ALLOW_LOOPBACK_DOWNLOADS", "").lower() in ("1", "true", "yes"):
+            values["allow_loopback_downloads"] = True
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        settings = cls(**values)
+        return replace(settings, imports=import_settings_from_env(settings.imports))
+
+    def store(self) -> Store:
+        """The store, migrated to the current schema (creating it on first use)."""
+        store = Store(self.store_path, writer_kind=self.process_kind)
+        store.migrate()
+        return store
+
+    def reader(self) -> Store:
+        """The store for reading only: never created, never migrated."""
+        return Store(self.store_path, writer_kind=self.process_kind)
+
+    def client(self, token: str) -> CircleCIClient:
+        return CircleCIClient(
+            token,
+            base_url=self.circleci_url,
+            allow_insecure_loopback_downloads=self.allow_loopback_downloads,
+        )
+
+
+def import_settings_from_env(base: ImportSettings) -> ImportSettings:
+    """Pacing overrides, used by the emulator-backed demo and tests."""
+    env = os.environ
+    changes: dict[str, Any] = {}
+    for name, key in (
+        ("first_poll_after", "CIRCLECOST_FIRST_POLL_SECONDS"),
+        ("poll_every", "CIRCLECOST_POLL_SECONDS"),
+        ("retry_failed_window_after", "CIRCLECOST_RETRY_SECONDS"),
+    ):
+        if env.get(key):
+            changes[name] = timedelta(seconds=float(env[key]))
+    for name, key in (
+        ("posts_per_hour", "CIRCLECOST_QUOTA_PER_HOUR"),
+        ("gets_per_hour", "CIRCLECOST_QUOTA_PER_HOUR"),
+    ):
+        if env.get(key):
+            changes[name] = int(env[key])
+    return replace(base, **changes)
+
+
+# --- roles --------------------------------------------------------------------------------------
+
+
+def require_role(store: Store, settings: Settings, allowed: tuple[str, ...], action: str) -> str:
+    """The actor, once it is known to hold one of `allowed`; a new store adopts its first actor."""
+    actor = settings.actor
+    if not actor:
+        raise CirclecostError(
+            f"cannot {action}: no actor is set",
+            hint="run `pulumi config set circlecost:actor <you>` or set CIRCLECOST_ACTOR",
+        )
+    if store.ensure_first_owner(actor):
+        return actor
+    role = store.get_role(actor)
+    if role not in allowed:
+        held = f"holds {role}" if role else "holds no role"
+        raise CirclecostError(
+            f"cannot {action}: '{actor}' {held}, but this needs {' or '.join(allowed)}",
+            hint="ask an Organization Owner to run "
+            f"`circlecost access grant {actor} '{allowed[-1]}'`",
+        )
+    return actor
+
+
+# --- integrations -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    user_login: str
+    organization_name: str
+    fingerprint: str
+
+
+def check_token(settings: Settings, token: str, org_id: str) -> TokenCheck:
+    """Validates the token with CircleCI (`GET /me`) and looks up the organization's name."""
+    with settings.client(token) as client:
+        try:
+            user = client.get_current_user()
+        except InvalidToken:
+            raise CirclecostError(
+                "token: CircleCI rejected the token (401): it is invalid, expired, or not a "
+                "personal API token",
+                hint="create a new personal API token in CircleCI (User Settings → Personal API "
+                "Tokens), "
+                "store it with `pulumi config set --secret`, then run `pulumi up`",
+            ) from None
+        except CircleCIError as err:
+            raise CirclecostError(
+                f"token: could not validate the token with CircleCI: {err}"
+            ) from None
+        try:
+            org = client.get_organization(org_id)
+        except (NotFound, AccessDenied):
+            raise CirclecostError(
+                f"organization_id: CircleCI has no organization {org_id} that the token's user "
+                "can see",
+                hint="copy the id from CircleCI Organization Settings → Overview, and use a token "
+                "of one of its admins",
+            ) from None
+        except CircleCIError as err:
+            raise CirclecostError(
+                f"organization_id: could not look up organization {org_id}: {err}"
+            ) from None
+    return TokenCheck(user.login, org.name, token_fingerprint(token))
+
+
+def create_integration(settings: Settings, inputs: IntegrationInputs) -> tuple[str, dict[str, Any]]:
+    """Records the integration, then imports until Stable or the create timeout passes.
+
+    A failure before the first export is accepted (bad token, not an admin, duplicate) leaves
+    nothing behind in the store.
+    """
+    token = inputs.token.get_secret_value()
+    store = settings.store()
+    actor = require_role(store, settings, INTEGRATION_CHANGERS, "create an integration")
+    checked = check_token(settings, token, inputs.organization_id)
+    integration_id, adopted = place_integration(store, settings, inputs, checked)
+    try:
+        run_import(settings, integration_id, token, settings.create_timeout)
+    except ImportStopped as stop:
+        if not adopted:
+            store.purge_integration(integration_id)
+        raise CirclecostError(stop.message, hint=stop.hint) from None
+    action = "adopt" if adopted else "create"
+    store.record_audit(actor, action, "integration", integration_id, audit_fields(None, inputs))
+    return integration_id, integration_outputs(store, integration_id)
+
+
+def place_integration(
+    store: Store, settings: Settings, inputs: IntegrationInputs, checked: TokenCheck
+) -> tuple[str, bool]:
+    """Writes the new (or adopted) integration with its prices and backfill windows."""
+    shared = store.find_integration_by_fingerprint(checked.fingerprint)
+    existing = store.get_integration_by_org(inputs.organization_id)
+    if shared is not None and (existing is None or shared.id != existing.id):
+        raise CirclecostError(
+            f"token: this token ({checked.fingerprint}) is already used by integration "
+            f"{shared.id} ({shared.organization_name})",
+            hint="give each integration its own dedicated CircleCI personal API token",
+        )
+    if existing is not None and not inputs.adopt:
+        raise CirclecostError(
+            f"organization_id: organization {inputs.organization_id} "
+            f"({existing.organization_name}) already has integration {existing.id}",
+            hint="one integration per organization: remove the other one, or set adopt: true "
+            "to take over the existing integration and its data",
+        )
+    now = settings.clock()
+    details: dict[str, Any] = {
+        "organization_name": checked.organization_name,
+        "description": inputs.description,
+        "token_user": checked.user_login,
+        "token_expires_on": inputs.token_expires_on,
+        "backfill_months": inputs.backfill_months,
+    }
+    if existing is not None:
+        integration_id = existing.id
+        store.update_integration(integration_id, token_fingerprint=checked.fingerprint, **details)
+        store.set_prices(integration_id, inputs.price_per_credit, price_schedule(inputs))
+    else:
+        integration_id = store.insert_integration(
+            inputs.organization_id,
+            checked.fingerprint,
+            token_rotated_at=now,
+            base_price=inputs.price_per_credit,
+            price_schedule=price_schedule(inputs),
+            **details,
+        ).id
+    try:
+        store.plan_windows(integration_id, backfill_windows(now, inputs.backfill_months))
+    except CirclecostError:
+        if existing is None:
+            store.purge_integration(integration_id)
+        raise
+    return integration_id, existing is not None
+
+
+def price_schedule(inputs: IntegrationInputs) -> list[tuple[date, Decimal]]:
+    return [(entry.effective_from, entry.price_per_credit) for entry in inputs.price_schedule]
+
+
+def run_import(
+    settings: Settings, integration_id: str, token: str, budget: timedelta
+) -> ImportReport:
+    """Drives the import engine until done or `budget` has passed. The store opens a short
+    connection per step, so other processes can use it while the engine waits."""
+    store = settings.store()
+    record = store.get_integration(integration_id)
+    if record is None:
+        raise CirclecostError(
+            f"integration {integration_id} is not in the store {settings.store_path}"
+        )
+    with settings.client(token) as client:
+        importer = Importer(
+            store,
+            client,
+            integration_id,
+            record.organization_id,
+            settings=settings.imports,
+            clock=settings.clock,
+            sleep=settings.sleep,
+        )
+        return importer.run(settings.clock() + budget)
+
+
+def update_integration(
+    settings: Settings, integration_id: str, old: IntegrationInputs, new: IntegrationInputs
+) -> dict[str, Any]:
+    """Applies changed inputs: a new token is validated first, so a bad one changes nothing."""
+    token = new.token.get_secret_value()
+    store = settings.store()
+    actor = require_role(store, settings, INTEGRATION_CHANGERS, "update an integration")
+    if store.get_integration(integration_id) is None:
+        raise CirclecostError(
+            f"integration {integration_id} is not in the store {settings.store_path}",
+            hint="run `pulumi refresh` so that Pulumi forgets it, then `pulumi up` to create it "
+            "again",
+        )
+    changes: dict[str, Any] = {
+        "description": new.description,
+        "token_expires_on": new.token_expires_on,
+        "backfill_months": new.backfill_months,
+    }
+    if old.token.get_secret_value() != token:
+        checked = check_token(settings, token, new.organization_id)
+        shared = store.find_integration_by_fingerprint(checked.fingerprint)
+        if shared is not None and shared.id != integration_id:
+            raise CirclecostError(
+                f"token: this token ({checked.fingerprint}) is already used by integration "
+                f"{shared.id}",
+                hint="give each integration its own dedicated CircleCI personal API token",
+            )
+        changes.update(
+            token_fingerprint=checked.fingerprint,
+            token_user=checked.user_login,
+            token_rotated_at=settings.clock(),
+            organization_name=checked.organization_name,
+        )
+    store.update_integration(integration_id, **changes)
+    store.set_prices(integration_id, new.price_per_credit, price_schedule(new))
+    if new.backfill_months > old.backfill_months:
+        store.plan_windows(integration_id, backfill_windows(settings.clock(), new.backfill_months))
+    store.record_audit(actor, "update", "integration", integration_id, audit_fields(old, new))
+    continue_import(settings, integration_id, token)
+    return integration_outputs(store, integration_id)
+
+
+def continue_import(settings: Settings, integration_id: str, token: str) -> None:
+    """Runs the import while it is unfinished; a refused token turns the status to Error."""
+    with contextlib.suppress(ImportStopped):  # the engine wrote status Error and the reason
+        run_import(settings, integration_id, token, settings.create_timeout)
+
+
+def refresh_integration(settings: Settings, integration_id: str, token: str) -> None:
+    """The daily refresh: re-import the months holding the trailing days, and newer ones."""
+    store = settings.store()
+    through = store.integration_summary(integration_id)["imported_through"]
+    for window in refresh_windows(settings.clock(), through):
+        store.reopen_window(integration_id, window)
+    continue_import(settings, integration_id, token)
+    store.update_integration(integration_id, last_refresh_at=settings.clock())
+
+
+def read_integration(
+    settings: Settings, integration_id: str, token: str | None
+) -> dict[str, Any] | None:
+    """Status and totals; runs the daily refresh when the data is older than the interval."""
+    store = settings.store()
+    record = store.get_integration(integration_id)
+    if record is None:
+        return None
+    if token and refresh_due(record, settings):
+        refresh_integration(settings, integration_id, token)
+    elif token and record.status == Status.IMPORTING:
+        continue_import(settings, integration_id, token)
+    return integration_outputs(store, integration_id)
+
+
+def refresh_due(record: Integration, settings: Settings) -> bool:
+    last = record.last_refresh_at or record.created_at
+    if last.tzinfo is None:
+        last = last.replace(tzinfo=UTC)
+    return bool(settings.clock() - last >= settings.refresh_interval)
+
+
+def import_unfinished(settings: Settings, integration_id: str) -> bool:
+    if not settings.store_path.exists():
+        return False
+    record = settings.reader().get_integration(integration_id)
+    return record is not None and record.status == Status.IMPORTING
+
+
+def delete_integration(settings: Settings, integration_id: str) -> None:
+    """Purges every cost row, export job, price and binding of the integration at once."""
+    store = settings.store()
+    actor = require_role(store, settings, INTEGRATION_CHANGERS, "delete an integration")
+    if store.get_integration(integration_id) is not None:
+        store.purge_integration(integration_id, actor=actor)
+
+
+def sync_integrations(settings: Settings, token: str) -> dict[str, Any]:
+    """`circlecost sync`: refresh the integration that uses this token."""
+    store = settings.store()
+    require_role(store, settings, (*INTEGRATION_CHANGERS, EDITOR), "sync integrations")
+    record = store.find_integration_by_fingerprint(token_fingerprint(token))
+    if record is None:
+        raise CirclecostError(
+            "no integration in the store uses the token in CIRCLECI_TOKEN",
+            hint="set CIRCLECI_TOKEN to the token of an integration "
+            "(see `circlecost integrations list`)",
+        )
+    refresh_integration(settings, record.id, token)
+    return integration_outputs(store, record.id)
+
+
+def integration_outputs(store: Store, integration_id: str) -> dict[str, Any]:
+    record = store.get_integration(integration_id)
+    if record is None:
+        raise CirclecostError(f"integration {integration_id} is not in the store {store.path}")
+    summary = store.integration_summary(integration_id)
+    return {
+        "organization_name": record.organization_name,
+        "token_user": record.token_user,
+        "token_fingerprint": record.token_fingerprint,
+        "token_rotated_at": iso(record.token_rotated_at),
+        "status": record.status,
+        "status_detail": record.status_detail,
+        "imported_from": iso(summary["imported_from"]),
+        "imported_through": iso(summary["imported_through"]),
+        "line_items": int(summary["line_items"]),
+        "total_credits": float(summary["total_credits"]),
+        "total_cost_usd": float(round(Decimal(summary["total_cost_usd"]), 2)),
+    }
+
+
+def iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+AUDITED_INPUTS = (
+    "organization_id",
+    "description",
+    "price_per_credit",
+    "price_schedule",
+    "token_expires_on",
+    "backfill_months",
+)
+
+
+def audit_fields(old: IntegrationInputs | None, new: IntegrationInputs) -> dict[str, Any]:
+    """The changed inputs, never the token itself (only its fingerprint)."""
+    fields: dict[str, Any] = {}
+    for name in AUDITED_INPUTS:
+        before = getattr(old, name) if old else None
+        after = getattr(new, name)
+        if before != after:
+            fields[name] = [None if before is None else str(before), str(after)]
+    new_token = new.token.get_secret_value()
+    if old is None or old.token.get_secret_value() != new_token:
+        fields["token_fingerprint"] = [
+            None if old is None else token_fingerprint(old.token.get_secret_value()),
+            token_fingerprint(new_token),
+        ]
+    return fields
+
+
+# --- workspaces and bindings -------------------------------------------------------------------
+
+
+def create_workspace(settings: Settings, inputs: WorkspaceInputs) -> str:
+    store = settings.store()
+    actor = require_role(store, settings, (ORGANIZATION_OWNER,), "create a workspace")
+    try:
+        return store.create_workspace(inputs.name, inputs.description, actor=actor).id
+    except StoreConflict as conflict:
+        raise CirclecostError(
+            f"name: {conflict.message}", hint="workspace names are unique"
+        ) from None
+
+
+def update_workspace(settings: Settings, workspace_id: str, inputs: WorkspaceInputs) -> None:
+    store = settings.store()
+    actor = require_role(store, settings, (ORGANIZATION_OWNER,), "update a workspace")
+    other = store.get_workspace_by_name(inputs.name)
+    if other is not None and other.id != workspace_id:
+        raise CirclecostError(f"name: a workspace named '{inputs.name}' already exists")
+    store.update_workspace(
+        workspace_id, name=inputs.name, description=inputs.description, actor=actor
+    )
+
+
+def delete_workspace(settings: Settings, workspace_id: str) -> None:
+    store = settings.store()
+    actor = require_role(store, settings, (ORGANIZATION_OWNER,), "delete a workspace")
+    if store.get_workspace(workspace_id) is not None:
+        store.delete_workspace(workspace_id, actor=actor)
+
+
+def create_binding(settings: Settings, workspace_id: str, integration_id: str) -> str:
+    """Binds once the integration is Stable, waiting up to the binding timeout."""
+    store = settings.store()
+    actor = require_role(store, settings, INTEGRATION_CHANGERS, "bind an integration")
+    if store.get_workspace(workspace_id) is None:
+        raise CirclecostError(f"workspace_id: no workspace {workspace_id} in the store")
+    deadline = settings.clock() + settings.binding_timeout
+    while True:
+        record = store.get_integration(integration_id)
+        if record is None:
+            raise CirclecostError(f"integration_id: no integration {integration_id} in the store")
+        if record.status in (Status.STABLE, Status.WARNING):
+            store.bind(workspace_id, integration_id, actor=actor)
+            return f"{workspace_id}/{integration_id}"
+        if settings.clock() >= deadline:
+            raise CirclecostError(
+                f"integration_id: integration {integration_id} ({record.organization_name}) is "
+                f"{record.status}, not Stable: {record.status_detail}",
+                hint="its costs become visible once the import is Stable; run `pulumi up` again "
+                "later (the integration continues its import then)",
+            )
+        settings.sleep(min(5.0, max(0.0, (deadline - settings.clock()).total_seconds())))
+
+
+def delete_binding(settings: Settings, workspace_id: str, integration_id: str) -> None:
+    store = settings.store()
+    actor = require_role(store, settings, INTEGRATION_CHANGERS, "unbind an integration")
+    store.unbind(workspace_id, integration_id, actor=actor)
+
+
+def workspace_integration_ids(settings: Settings, name: str) -> list[str]:
+    store = settings.reader()
+    workspace = store.get_workspace_by_name(name)
+    if workspace is None:
+        known = ", ".join(w.name for w in store.list_workspaces()) or "none yet"
+        raise CirclecostError(
+            f"--workspace: no workspace named '{name}'", hint=f"workspaces: {known}"
+        )
+    return store.workspace_integration_ids(workspace.id)
+
+
+# --- access -------------------------------------------------------------------------------------
+
+
+def grant(settings: Settings, principal: str, role: str) -> None:
+    if role not in ROLES:
+        raise CirclecostError(
+            f"role: '{role}' is not a role", hint=f"roles are: {', '.join(ROLES)}"
+        )
+    store = settings.store()
+    actor = require_role(store, settings, (ORGANIZATION_OWNER,), "grant roles")
+    store.grant_role(principal, role, granted_by=actor)
+
+
+def revoke(settings: Settings, principal: str) -> None:
+    store = settings.store()
+    actor = require_role(store, settings, (ORGANIZATION_OWNER,), "revoke roles")
+    if not store.revoke_role(principal, revoked_by=actor):
+        raise CirclecostError(f"'{principal}' holds no role", hint="see `circlecost access list`")

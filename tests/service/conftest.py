@@ -1,0 +1,79 @@
+"""An emulator on loopback and service settings pointing at it, with fast polling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from provider import service
+from provider.emulator import Emulator
+from provider.importer import ImportSettings
+from provider.windows import backfill_windows
+
+FAST = ImportSettings(
+    first_poll_after=timedelta(0),
+    poll_every=timedelta(seconds=0.05),
+    retry_failed_window_after=timedelta(seconds=0.05),
+)
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(seed=11, job_delay=0.0, quota_per_hour=None) as running:
+        yield running
+
+
+@pytest.fixture
+def settings(emulator: Emulator, tmp_path: Path) -> service.Settings:
+    return service.Settings(
+        store_path=tmp_path / "store" / "costs.duckdb",
+        circleci_url=emulator.base_url,
+        actor="ana",
+        allow_loopback_downloads=True,
+        imports=FAST,
+        create_timeout=timedelta(seconds=60),
+        binding_timeout=timedelta(seconds=0),
+    )
+
+
+def org_and_token(emulator: Emulator, index: int = 0) -> tuple[str, str]:
+    org_id = emulator.organizations[index]["id"]
+    return org_id, emulator.org_admin_tokens[org_id]
+
+
+def expected_credits(
+    emulator: Emulator, org_id: str, months: int, now: datetime | None = None
+) -> tuple[int, Decimal]:
+    """Rows and TOTAL_CREDITS the emulator serves for the backfill windows, from its own data."""
+    rows = 0
+    credits = Decimal(0)
+    for window in backfill_windows(now or datetime.now(UTC), months):
+        for row in emulator.expected_rows(org_id, window.start, window.end):
+            rows += 1
+            credits += sum((Decimal(row[column] or 0) for column in CREDIT_COLUMNS), Decimal(0))
+    return rows, credits
+
+
+CREDIT_COLUMNS = (
+    "COMPUTE_CREDITS",
+    "DLC_CREDITS",
+    "USER_CREDITS",
+    "STORAGE_CREDITS",
+    "NETWORK_CREDITS",
+    "LEASE_CREDITS",
+    "LEASE_OVERAGE_CREDITS",
+    "IPRANGES_CREDITS",
+)
+
+
+def as_actor(settings: service.Settings, actor: str) -> service.Settings:
+    return replace(settings, actor=actor)
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
