@@ -82,7 +82,9 @@ class Settings:
     def store(self) -> Store:
         """The store, migrated to the current schema (creating it on first use)."""
         store = Store(self.store_path, writer_kind=self.process_kind)
-        store.migrate()
+        if store.path not in _MIGRATED or not store.path.exists():
+            store.migrate()
+            _MIGRATED.add(store.path)
         return store
 
     def reader(self) -> Store:
@@ -95,6 +97,10 @@ class Settings:
             base_url=self.circleci_url,
             allow_insecure_loopback_downloads=self.allow_loopback_downloads,
         )
+
+
+# Stores this process has already migrated (a migration check is a write transaction).
+_MIGRATED: set[Path] = set()
 
 
 def import_settings_from_env(base: ImportSettings) -> ImportSettings:

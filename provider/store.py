@@ -508,6 +508,14 @@ _umask_users = 0
 _saved_umask = 0
 
 
+_path_locks: dict[Path, threading.RLock] = {}
+
+
+def _process_writer_lock(path: Path) -> threading.RLock:
+    with _process_state:
+        return _path_locks.setdefault(path, threading.RLock())
+
+
 def _is_lock_error(err: duckdb.Error) -> bool:
     return "Could not set lock" in str(err) or "Conflicting lock" in str(err)
 
@@ -670,12 +678,21 @@ class Store:
                 hint="run `pulumi up` (or `circlecost sync`) to create and fill it",
             )
         try:
-            # Inside a writer of this process, DuckDB allows only the same configuration.
-            con = self._connect(read_only=not _in_process_writer(self.path))
+            # DuckDB refuses a read-only and a read-write connection to one file in one
+            # process at once, so readers and writers of this process take turns; inside a
+            # writer (same thread) the reader shares its read-write configuration.
+            lock = _process_writer_lock(self.path)
+            lock.acquire()
+            try:
+                con = self._connect(read_only=not _in_process_writer(self.path))
+            except BaseException:
+                lock.release()
+                raise
             try:
                 yield con
             finally:
                 con.close()
+                lock.release()
         except duckdb.Error as err:
             raise _translated(self.path, err) from err
 
@@ -689,7 +706,9 @@ class Store:
                 hint="choose a writable path with `pulumi config set circlecost:store PATH`",
             ) from err
         try:
-            with _private_files():
+            # One writer at a time within this process too: Pulumi runs provider calls in
+            # parallel threads, and concurrent DuckDB transactions would conflict.
+            with _process_writer_lock(self.path), _private_files():
                 con = self._connect(read_only=False)
                 try:
                     with _holding(self.path, self.writer_kind):

@@ -1,0 +1,181 @@
+"""`make demo`: the reference stack's real `pulumi up` against the bundled CircleCI emulator.
+
+Starts the emulator on a free loopback port (seed 7: two organizations, a month and more of
+usage), copies the reference stack into .demo/project (so the committed Pulumi.demo.yaml stays
+clean), sets the emulator's URL and one dedicated token per organization as secret config, runs
+`pulumi up` with the policy pack through the Automation API and the real CLI, prints a cost
+report and writes an HTML report. Everything it leaves is under .demo/ (`make demo-clean`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from provider.emulator import Emulator
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / ".demo"
+SEED = 7
+STACK = "demo"
+PASSPHRASE = "circlecost-demo"  # protects only the demo's emulator tokens
+
+
+def demo_token(org_name: str) -> str:
+    """Fixed per organization, so a second `make demo` sees no token change."""
+    digest = hashlib.sha256(f"circlecost-demo:{SEED}:{org_name}".encode()).hexdigest()
+    return f"CCIPAT_demo{org_name}_{digest[:40]}"
+
+
+def pulumi_root() -> Path:
+    marker = REPO / ".venv" / "pulumi-root"
+    if not marker.exists():
+        raise SystemExit("error: no Pulumi CLI recorded in .venv/pulumi-root: run `make bootstrap`")
+    return Path(marker.read_text().strip())
+
+
+def prepare_project() -> Path:
+    project = DEMO / "project"
+    project.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(REPO / "__main__.py", project / "__main__.py")
+    venv = REPO / ".venv"
+    (project / "Pulumi.yaml").write_text(
+        (REPO / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {venv}")
+    )
+    stack_file = project / f"Pulumi.{STACK}.yaml"
+    if not stack_file.exists():  # later runs keep the encryption salt and secrets
+        shutil.copy2(REPO / f"Pulumi.{STACK}.yaml", stack_file)
+    return project
+
+
+def environment(base_url: str) -> dict[str, str]:
+    home = DEMO / "pulumi-home"
+    state = DEMO / "pulumi-state"
+    home.mkdir(parents=True, exist_ok=True)
+    state.mkdir(parents=True, exist_ok=True)
+    python = str(REPO / ".venv" / "bin" / "python")
+    return {
+        "PULUMI_HOME": str(home),
+        "PULUMI_BACKEND_URL": f"file://{state}",
+        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_PYTHON_CMD": python,
+        "CIRCLECOST_PYTHON": python,
+        # The emulator finishes an export in seconds; poll it accordingly.
+        "CIRCLECOST_FIRST_POLL_SECONDS": "1",
+        "CIRCLECOST_POLL_SECONDS": "1",
+        "CIRCLECOST_RETRY_SECONDS": "1",
+        "PATH": os.pathsep.join(
+            [str(pulumi_root() / "bin"), str(REPO / ".venv" / "bin"), os.environ.get("PATH", "")]
+        ),
+    }
+
+
+def run_up(emulator: Emulator, quiet: bool = False) -> dict[str, object]:
+    from pulumi import automation as auto
+
+    project = prepare_project()
+    env = environment(emulator.base_url)
+    options = auto.LocalWorkspaceOptions(
+        work_dir=str(project),
+        pulumi_command=auto.PulumiCommand(root=str(pulumi_root())),
+        env_vars=env,
+        pulumi_home=env["PULUMI_HOME"],
+    )
+    stack = auto.create_or_select_stack(STACK, work_dir=str(project), opts=options)
+    stack.set_config("circlecost:circleciUrl", auto.ConfigValue(emulator.base_url))
+    stack.set_config("circlecost:store", auto.ConfigValue(str(DEMO / "costs.duckdb")))
+    expires = (date.today() + timedelta(days=60)).isoformat()
+    for index, org in enumerate(emulator.organizations):
+        stack.set_config(
+            f"circlecost:{org['name']}-token",
+            auto.ConfigValue(demo_token(org["name"]), secret=True),
+        )
+        stack.set_config(
+            f"circlecost:integrations[{index}].token_expires_on",
+            auto.ConfigValue(expires),
+            path=True,
+        )
+    result = stack.up(
+        policy_packs=[str(REPO / "policies")],
+        on_output=None
+        if quiet
+        else lambda line: print(line, end="" if line.endswith("\n") else "\n"),
+        color="never",
+    )
+    return {name: output.value for name, output in result.outputs.items()}
+
+
+def print_reports(store_path: Path) -> Path:
+    from provider import render, reports
+    from provider.store import Store
+
+    store = Store(store_path)
+    summaries = [store.integration_summary(record.id) for record in store.list_integrations()]
+    start = min(s["imported_from"] for s in summaries if s["imported_from"])
+    end = max(s["imported_through"] for s in summaries if s["imported_through"])
+    period = reports.Period(start, end)
+    html_path = DEMO / "report.html"
+    with store.reader() as connection:
+        for dimension in ("service", "billing_account"):
+            report = reports.build_report(
+                connection, reports.ReportRequest(period=period, group_by=(dimension,))
+            )
+            render.print_report(report)
+        detailed = reports.build_report(
+            connection,
+            reports.ReportRequest(
+                period=period, group_by=("service", "billing_account"), bin="week"
+            ),
+        )
+    html_path.write_text(render.as_html(detailed), encoding="utf-8")
+    return html_path
+
+
+def run() -> int:
+    started = time.monotonic()
+    DEMO.mkdir(exist_ok=True)
+    tokens = {org.name: demo_token(org.name) for org in _organizations()}
+    with Emulator(
+        seed=SEED, job_delay=2.0, org_admin_tokens={o.id: tokens[o.name] for o in _organizations()}
+    ) as emulator:
+        print(
+            f"circlecost demo: CircleCI emulator at {emulator.base_url} (seed {SEED})", flush=True
+        )
+        outputs = run_up(emulator)
+    print("\ncirclecost demo: integrations")
+    for name, details in dict(outputs.get("integrations") or {}).items():  # type: ignore[call-overload]
+        print(f"  {name}: {details['organization']} {details['status']} — {details['detail']}")
+    html_path = print_reports(DEMO / "costs.duckdb")
+    print(f"\nHTML report: {html_path}")
+    store = DEMO / "costs.duckdb"
+    print(
+        f"Try: .venv/bin/circlecost --store {store} report --period last_3_months "
+        "--group-by account"
+    )
+    elapsed = time.monotonic() - started
+    print(f"circlecost demo finished in {elapsed:.0f} s at {datetime.now(UTC):%H:%M:%S} UTC")
+    return 0
+
+
+def _organizations() -> list:  # type: ignore[type-arg]
+    from provider.emulator.organizations import default_organizations
+
+    return default_organizations(SEED)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["run"]:
+        return run()
+    print("usage: python -m provider.demo run", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
