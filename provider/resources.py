@@ -60,12 +60,14 @@ def settings_from_config(config: Any) -> service.Settings:
 
     loopback = get("allowLoopbackDownloads")
     timeout = get("createTimeoutSeconds")
+    binding_timeout = get("bindingTimeoutSeconds")
     return service.Settings.from_environment(
         store_path=Path(get("store")) if get("store") else None,
         circleci_url=get("circleciUrl"),
         actor=get("actor"),
         allow_loopback_downloads=str(loopback).lower() == "true" if loopback is not None else None,
         create_timeout=timedelta(seconds=float(timeout)) if timeout else None,
+        binding_timeout=timedelta(seconds=float(binding_timeout)) if binding_timeout else None,
         process_kind="pulumi up",
     )
 

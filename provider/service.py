@@ -75,6 +75,10 @@ class Settings:
             values["actor"] = env["CIRCLECOST_ACTOR"]
         if env.get("CIRCLECOST_ALLOW_LOOPBACK_DOWNLOADS", "").lower() in ("1", "true", "yes"):
             values["allow_loopback_downloads"] = True
+        if env.get("CIRCLECOST_CLOCK_OFFSET_SECONDS"):
+            # Moves circlecost's clock, to test the daily refresh against the emulator's clock.
+            offset = timedelta(seconds=float(env["CIRCLECOST_CLOCK_OFFSET_SECONDS"]))
+            values["clock"] = lambda: utc_now() + offset
         values.update({key: value for key, value in overrides.items() if value is not None})
         settings = cls(**values)
         return replace(settings, imports=import_settings_from_env(settings.imports))

@@ -120,6 +120,10 @@ class Emulator:
         orgs = given or default_organizations(self.seed)
         return GeneratedSource(UsageGenerator(self.seed, volume), orgs), orgs
 
+    def revoke_token(self, token: str) -> None:
+        """From now on `token` gets 401, as an expired or revoked token does on CircleCI."""
+        self._state.revoke_token(token)
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:

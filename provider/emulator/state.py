@@ -245,6 +245,10 @@ class EmulatorState:
             USAGE_EXPORT_GET: self._usage,
         }
 
+    def revoke_token(self, token: str) -> None:
+        with self._lock:
+            self._token_kinds.pop(token, None)
+
     # -- lookups ------------------------------------------------------------------------------
 
     def find_organization(self, id_or_slug: str) -> Organization | None:
