@@ -157,7 +157,17 @@ ensure_pulumi() {
     say "Pulumi CLI v$PULUMI_VERSION ready in $PULUMI_ROOT/bin ($((SECONDS - started)) s)"
   fi
   refresh_stand_in
+  link_into_venv
   echo "$PULUMI_ROOT" > "$VENV/pulumi-root"
+}
+
+link_into_venv() {
+  # `source .venv/bin/activate` then puts the built CLI and its helpers on PATH.
+  local f
+  for f in pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource-pulumi-python circlecost_langhost.py; do
+    [ -e "$PULUMI_ROOT/bin/$f" ] && ln -sfn "$PULUMI_ROOT/bin/$f" "$VENV/bin/$f"
+  done
+  return 0
 }
 
 ensure_venv

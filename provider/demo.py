@@ -20,7 +20,7 @@ from pathlib import Path
 from provider.emulator import Emulator
 
 REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / ".demo"
+DEMO = Path(os.environ.get("CIRCLECOST_DEMO_DIR") or REPO / ".demo").resolve()
 SEED = 7
 STACK = "demo"
 PASSPHRASE = "circlecost-demo"  # protects only the demo's emulator tokens

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from provider import faultpoints
 from provider.circleci import (
     AccessDenied,
     BadRequest,
@@ -209,6 +210,7 @@ class Importer:
             return
         now = self.clock()
         self.store.record_job(self.integration_id, task.window, job.usage_export_job_id, now)
+        faultpoints.reached("after_job_recorded")
         self.store.update_job(
             job.usage_export_job_id, job.state, now, now + self.settings.first_poll_after
         )
@@ -248,6 +250,7 @@ class Importer:
             except (NotGzipError, CircleCIError) as err:
                 self.retry_later(task, outcome, f"downloading {task.window} failed: {err}")
                 return
+            faultpoints.reached("after_download")
             try:
                 result = self.store.load_window(
                     self.integration_id, task.window, task.job_id, parts

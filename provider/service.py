@@ -359,10 +359,10 @@ def read_integration(
     record = store.get_integration(integration_id)
     if record is None:
         return None
-    if token and refresh_due(record, settings):
+    if token and record.status == Status.IMPORTING:
+        continue_import(settings, integration_id, token)  # resume the ledger's jobs first
+    elif token and refresh_due(record, settings):
         refresh_integration(settings, integration_id, token)
-    elif token and record.status == Status.IMPORTING:
-        continue_import(settings, integration_id, token)
     return integration_outputs(store, integration_id)
 
 
@@ -399,7 +399,10 @@ def sync_integrations(settings: Settings, token: str) -> dict[str, Any]:
             hint="set CIRCLECI_TOKEN to the token of an integration "
             "(see `circlecost integrations list`)",
         )
-    refresh_integration(settings, record.id, token)
+    if record.status == Status.IMPORTING:
+        continue_import(settings, record.id, token)  # resume from the ledger, no new jobs
+    else:
+        refresh_integration(settings, record.id, token)
     return integration_outputs(store, record.id)
 
 

@@ -1,0 +1,71 @@
+"""`make demo`'s steps in a temp folder: the report equals the emulator's usage at the prices."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from provider import reports
+from provider.emulator import Emulator
+from provider.store import Store
+from tests.pulumi_support import REPO
+
+pytestmark = pytest.mark.e2e
+
+PRICES = {"acme": Decimal("0.0006"), "globex": Decimal("0.0005")}  # as in Pulumi.demo.yaml
+CREDITS = (
+    "COMPUTE_CREDITS", "DLC_CREDITS", "USER_CREDITS", "STORAGE_CREDITS",
+    "NETWORK_CREDITS", "LEASE_CREDITS", "LEASE_OVERAGE_CREDITS", "IPRANGES_CREDITS",
+)  # fmt: skip
+
+
+def run_demo(demo_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CIRCLECOST_DEMO_DIR": str(demo_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "provider.demo", "run"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_demo_report_equals_the_emulators_usage_priced_at_the_configured_prices(
+    tmp_path: Path,
+) -> None:
+    first = run_demo(tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "HTML report:" in first.stdout
+    assert (tmp_path / "report.html").stat().st_size > 1000
+
+    store = Store(tmp_path / "costs.duckdb")
+    expected = Decimal(0)
+    with Emulator(seed=7) as emulator:
+        for record in store.list_integrations():
+            assert record.status == "Stable"
+            for planned in store.list_windows(record.id):
+                for row in emulator.expected_rows(
+                    record.organization_id, planned.window.start, planned.window.end
+                ):
+                    credits = sum((Decimal(row[c] or 0) for c in CREDITS), Decimal(0))
+                    expected += credits * PRICES[str(record.organization_name)]
+    with store.reader() as con:
+        start, end = con.execute("SELECT min(date), max(date) FROM costs").fetchone()
+        report = reports.build_report(
+            con, reports.ReportRequest(period=reports.Period(start, end), group_by=("service",))
+        )
+    assert Decimal(str(report.total["amount_usd"])) == pytest.approx(
+        expected, abs=Decimal("0.000001")
+    )
+    assert f"${expected:,.2f}" in first.stdout
+
+    second = run_demo(tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "8 unchanged" in second.stdout
