@@ -33,7 +33,7 @@ from typing import Any, Final
 
 import duckdb
 
-from provider import csvload
+from provider import csvload, faultpoints
 from provider.csvload import LoadResult
 from provider.errors import CirclecostError
 from provider.usage_columns import LIST_PRICE_USD_PER_CREDIT
@@ -1086,7 +1086,9 @@ class Store:
                 "DELETE FROM usage WHERE integration_id = ? AND window_start = ?",
                 [integration_id, target.window_start],
             )
+            faultpoints.reached("mid_insert")
             result = csvload.load_parts(con, list(part_files), target)
+            faultpoints.reached("before_mark_loaded")
             _mark_loaded(con, integration_id, window, export_job_id, result, target.loaded_at)
             return result
 
