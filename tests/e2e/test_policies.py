@@ -103,3 +103,21 @@ def test_a_price_of_0_6_warns_but_the_preview_passes(tmp_path: Path) -> None:
     text = preview(tmp_path, [integration("acme", ACME, price_per_credit="0.6")], {"acme": TOKEN_A})
     assert "circlecost-price-sanity" in text
     assert "1,000× the list price" in text
+
+
+def test_the_gitops_entry_point_runs_the_preview_with_the_policy_pack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from provider import gitops
+
+    stack = reference_stack(
+        tmp_path, URL, integrations=[integration("acme", ACME)], tokens={"acme": TOKEN_A}
+    )
+    for key, value in stack.project.env.items():
+        monkeypatch.setenv(key, value)
+    assert gitops.main(["preview", "--stack", "test", "--cwd", str(stack.project.work_dir)]) == 0
+    stack.set("circlecost:acme-token", TOKEN_B, secret=True)
+    stack.set("circlecost:integrations[0].token_expires_on", in_days(-3))
+    assert gitops.main(["preview", "--stack", "test", "--cwd", str(stack.project.work_dir)]) != 0
+    output = capfd.readouterr()
+    assert "circlecost-token-rotation" in output.out + output.err
