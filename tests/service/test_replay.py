@@ -1,0 +1,63 @@
+"""A real export, replayed by the emulator, through the whole import: expected.json exactly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from provider import service
+from provider.emulator import Emulator
+from provider.models import IntegrationInputs
+from tests.service.conftest import FAST
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+EXPECTED = json.loads((DATA / "expected.json").read_text())
+
+
+def test_replayed_sample_export_imports_to_the_expected_totals(tmp_path: Path) -> None:
+    replay = tmp_path / "replay"
+    replay.mkdir()
+    for part in ("usage-export-part-1.csv.gz", "usage-export-part-2.csv.gz"):
+        shutil.copy(DATA / part, replay / part)
+    with Emulator(replay_dir=replay, quota_per_hour=None) as emulator:
+        # The sample is October 2026; a clock early in November keeps it within the backfill.
+        november = datetime(2026, 11, 20, 12, tzinfo=UTC)
+        emulator.clock.set(november)
+        settings = service.Settings(
+            store_path=tmp_path / "costs.duckdb",
+            circleci_url=emulator.base_url,
+            actor="ana",
+            allow_loopback_downloads=True,
+            imports=FAST,
+            clock=lambda: november,
+        )
+        inputs = IntegrationInputs.model_validate(
+            {
+                "token": emulator.tokens["admin"],
+                "organization_id": EXPECTED["organization_id"],
+                "backfill_months": 1,
+            }
+        )
+        integration_id, outputs = service.create_integration(replace(settings), inputs)
+    assert outputs["status"] == "Stable"
+    assert outputs["organization_name"] == EXPECTED["organization_name"]
+    assert outputs["line_items"] == EXPECTED["cost_line_items"]
+    store = settings.store()
+    with store.reader() as con:
+        assert con.execute("SELECT count(*) FROM usage").fetchone() == (EXPECTED["usage_rows"],)
+        by_service = dict(
+            con.execute("SELECT service, sum(credits) FROM costs GROUP BY ALL").fetchall()
+        )
+        by_branch = dict(
+            con.execute("SELECT tag_vcs_branch, sum(credits) FROM costs GROUP BY ALL").fetchall()
+        )
+        (usd,) = con.execute("SELECT sum(amount_usd) FROM costs").fetchone()
+    assert {k: int(v) for k, v in by_service.items()} == EXPECTED["credits_by_service"]
+    assert {str(k): int(v) for k, v in by_branch.items()} == EXPECTED["credits_by_branch"]
+    assert Decimal(usd) == Decimal(str(EXPECTED["usd_at_0.0006"]))
+    windows = store.list_windows(integration_id)
+    assert sum(w.total_mismatch_rows or 0 for w in windows) == EXPECTED["rows_with_total_mismatch"]
