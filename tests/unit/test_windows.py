@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -45,7 +46,7 @@ def test_twelve_months_back_starts_no_more_than_a_year_ago() -> None:
 
 def test_windows_cover_the_range_without_gaps_or_overlaps() -> None:
     windows = backfill_windows(NOW, 12)
-    for earlier, later in zip(windows, windows[1:], strict=False):
+    for earlier, later in itertools.pairwise(windows):
         assert later.start - earlier.end == timedelta(seconds=1)
 
 
