@@ -210,3 +210,28 @@ def test_binding_waits_for_stable_and_a_workspace_shows_only_bound_costs(
     service.read_integration(settings, acme_id, acme_token)  # pulumi refresh continues it
     service.create_binding(settings, workspace_id, acme_id)
     assert service.workspace_integration_ids(settings, "platform") == [acme_id]
+
+
+def test_adopt_takes_over_the_existing_integration_and_keeps_its_data(
+    emulator: Emulator, settings: service.Settings
+) -> None:
+    org_id, token = org_and_token(emulator)
+    integration_id, _ = service.create_integration(settings, inputs(org_id, token))
+    rows = stored(settings.store(), integration_id)
+    adopted_id, outputs = service.create_integration(
+        settings, inputs(org_id, emulator.tokens["admin"], adopt=True)
+    )
+    assert adopted_id == integration_id
+    assert outputs["token_user"] == "ada-admin"
+    assert stored(settings.store(), integration_id) == rows
+    assert [e.action for e in settings.store().list_audit(object_id=integration_id)][0] == "adopt"
+
+
+def test_adopt_still_checks_the_token(emulator: Emulator, settings: service.Settings) -> None:
+    org_id, token = org_and_token(emulator)
+    integration_id, _ = service.create_integration(settings, inputs(org_id, token))
+    with pytest.raises(CirclecostError, match="token: CircleCI rejected the token"):
+        service.create_integration(settings, inputs(org_id, emulator.tokens["expired"], adopt=True))
+    record = settings.store().get_integration(integration_id)
+    assert record is not None
+    assert record.token_user == "acme-cost-bot"
