@@ -224,7 +224,7 @@ def test_adopt_takes_over_the_existing_integration_and_keeps_its_data(
     assert adopted_id == integration_id
     assert outputs["token_user"] == "ada-admin"
     assert stored(settings.store(), integration_id) == rows
-    assert [e.action for e in settings.store().list_audit(object_id=integration_id)][0] == "adopt"
+    assert settings.store().list_audit(object_id=integration_id)[0].action == "adopt"
 
 
 def test_adopt_still_checks_the_token(emulator: Emulator, settings: service.Settings) -> None:
