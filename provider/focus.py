@@ -4,10 +4,17 @@ One FOCUS row per cost line item of the store's `costs` view. CircleCI bills in 
 consumed and pricing quantities are credits, ListCost uses CircleCI's list price, and the
 billed, effective and contracted costs use the integration's price per credit on that day.
 Columns after the FOCUS ones carry circlecost's own details with the `x_` prefix.
+
+FOCUS date/times are UTC. The SQL never depends on the session's time zone (a reader on a
+machine in another zone gets the same file, and the caller's connection is left as it was):
+Parquet gets TIMESTAMP WITH TIME ZONE values built as UTC instants, CSV gets ISO 8601 text
+ending in `Z`, the format FOCUS names.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +23,8 @@ import duckdb
 from provider.errors import CirclecostError
 from provider.usage_columns import LIST_PRICE_USD_PER_CREDIT
 
-# FOCUS columns whose values may never be null (checked by the export tests).
+# FOCUS columns that may never be null in this export: the mandatory ones FOCUS requires a value
+# in, and the conditional ones it requires for usage charges (every row here is one).
 NON_NULL_COLUMNS = (
     "BilledCost",
     "BillingAccountId",
@@ -28,35 +36,51 @@ NON_NULL_COLUMNS = (
     "ChargeFrequency",
     "ChargePeriodEnd",
     "ChargePeriodStart",
+    "ConsumedQuantity",
+    "ConsumedUnit",
     "ContractedCost",
     "EffectiveCost",
     "InvoiceIssuerName",
     "ListCost",
+    "PricingQuantity",
+    "PricingUnit",
     "ProviderName",
     "PublisherName",
     "ServiceCategory",
     "ServiceName",
+    "ServiceSubcategory",
 )
 
-FOCUS_SELECT = f"""
+# Costs keep the view's full precision (credits × price has 16 decimals), so that the FOCUS
+# costs add up to exactly the report's total.
+COST = "DECIMAL(38, 16)"
+
+
+def focus_select(timestamp: Callable[[str], str]) -> str:
+    """The FOCUS query over the costs view for [?, ?]; `timestamp` writes a UTC date/time."""
+    billing_start = timestamp("date_trunc('month', date)")
+    billing_end = timestamp("date_trunc('month', date) + INTERVAL 1 MONTH")
+    charge_start = timestamp("date")
+    charge_end = timestamp("date + INTERVAL 1 DAY")
+    return f"""
 SELECT
-    CAST(amount_usd AS DECIMAL(38, 10)) AS BilledCost,
-    CAST(amount_usd AS DECIMAL(38, 10)) AS EffectiveCost,
-    CAST(credits * {LIST_PRICE_USD_PER_CREDIT} AS DECIMAL(38, 10)) AS ListCost,
-    CAST(amount_usd AS DECIMAL(38, 10)) AS ContractedCost,
+    CAST(amount_usd AS {COST}) AS BilledCost,
+    CAST(amount_usd AS {COST}) AS EffectiveCost,
+    CAST(credits * {LIST_PRICE_USD_PER_CREDIT} AS {COST}) AS ListCost,
+    CAST(amount_usd AS {COST}) AS ContractedCost,
     billing_account_id AS BillingAccountId,
     billing_account AS BillingAccountName,
     'USD' AS BillingCurrency,
-    CAST(date_trunc('month', date) AS TIMESTAMPTZ) AS BillingPeriodStart,
-    CAST(date_trunc('month', date) + INTERVAL 1 MONTH AS TIMESTAMPTZ) AS BillingPeriodEnd,
+    {billing_start} AS BillingPeriodStart,
+    {billing_end} AS BillingPeriodEnd,
     'Usage' AS ChargeCategory,
     CAST(NULL AS VARCHAR) AS ChargeClass,
     service || ' credits for ' || coalesce('job ' || resource, 'seats and storage')
         || coalesce(' (' || category || coalesce(', ' || subcategory, '') || ')', '')
         AS ChargeDescription,
     'Usage-Based' AS ChargeFrequency,
-    CAST(date AS TIMESTAMPTZ) AS ChargePeriodStart,
-    CAST(date + INTERVAL 1 DAY AS TIMESTAMPTZ) AS ChargePeriodEnd,
+    {charge_start} AS ChargePeriodStart,
+    {charge_end} AS ChargePeriodEnd,
     CAST(credits AS DECIMAL(38, 6)) AS ConsumedQuantity,
     'Credits' AS ConsumedUnit,
     CAST({LIST_PRICE_USD_PER_CREDIT} AS DECIMAL(38, 10)) AS ListUnitPrice,
@@ -79,15 +103,15 @@ SELECT
     service || coalesce(':' || subcategory, '') AS SkuId,
     account_id AS SubAccountId,
     account AS SubAccountName,
-    CAST(json_object(
-        'circleci:organization_id', tag_organization_id,
-        'circleci:project_id', tag_project_id,
-        'circleci:vcs_name', tag_vcs_name,
-        'circleci:vcs_url', tag_vcs_url,
-        'circleci:vcs_branch', tag_vcs_branch,
-        'circleci:pipeline_id', tag_pipeline_id,
-        'circleci:job_build_status', tag_job_build_status
-    ) AS VARCHAR) AS Tags,
+    CAST(to_json(map_from_entries(list_filter([
+        ('circleci:organization_id', tag_organization_id),
+        ('circleci:project_id', tag_project_id),
+        ('circleci:vcs_name', tag_vcs_name),
+        ('circleci:vcs_url', tag_vcs_url),
+        ('circleci:vcs_branch', tag_vcs_branch),
+        ('circleci:pipeline_id', tag_pipeline_id),
+        ('circleci:job_build_status', tag_job_build_status)
+    ], lambda tag: tag[2] IS NOT NULL))) AS VARCHAR) AS Tags,
     integration_id AS x_IntegrationId,
     category AS x_Category,
     subcategory AS x_ResourceClass,
@@ -97,24 +121,49 @@ SELECT
     CAST(date AS DATE) AS x_UsageDate
 FROM costs
 WHERE date BETWEEN ? AND ?
-ORDER BY date, BillingAccountId, SubAccountId, ServiceName, ResourceId
+ORDER BY date, BillingAccountId, SubAccountId, ServiceName, ResourceId, ConsumedQuantity
 """
 
 
+def csv_timestamp(sql: str) -> str:
+    return f"strftime(CAST({sql} AS TIMESTAMP), '%Y-%m-%dT%H:%M:%SZ')"
+
+
+def parquet_timestamp(sql: str) -> str:
+    # AT TIME ZONE reads the wall-clock time as UTC, whatever the session's TimeZone is.
+    return f"(CAST({sql} AS TIMESTAMP) AT TIME ZONE 'UTC')"
+
+
+# Output format -> (its UTC date/time expression, its COPY options).
+FORMATS: dict[str, tuple[Callable[[str], str], str]] = {
+    ".csv": (csv_timestamp, "FORMAT csv, HEADER"),
+    ".parquet": (parquet_timestamp, "FORMAT parquet"),
+}
+
+
 def export(connection: duckdb.DuckDBPyConnection, start: date, end: date, output: Path) -> int:
-    """Writes FOCUS rows for [start, end] to `output` (.csv or .parquet); returns the row count."""
+    """Writes FOCUS rows for [start, end] to `output` (.csv or .parquet); returns the row count.
+
+    The file appears whole or not at all: it is written beside `output` and renamed over it.
+    """
     suffix = output.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
+    if suffix not in FORMATS:
         raise CirclecostError(
             f"--output: '{output}' must end in .csv or .parquet", hint="e.g. --output focus.parquet"
         )
-    connection.execute("SET TimeZone = 'UTC'")
-    relation = connection.sql(FOCUS_SELECT, params=[start, end])
-    temporary = output.with_name(output.name + ".partial")
-    if suffix == ".csv":
-        relation.write_csv(str(temporary), header=True)
-    else:
-        relation.write_parquet(str(temporary))
-    temporary.replace(output)
-    row = connection.execute(f"SELECT count(*) FROM ({FOCUS_SELECT})", [start, end]).fetchone()
+    partial = output.with_name(output.name + ".partial")
+    timestamp, options = FORMATS[suffix]
+    try:
+        row = connection.execute(
+            f"COPY ({focus_select(timestamp)}) TO ? ({options})", [start, end, str(partial)]
+        ).fetchone()
+        partial.replace(output)
+    except (duckdb.IOException, OSError) as err:
+        raise CirclecostError(
+            f"--output: cannot write {output}: {err}",
+            hint="choose a file in an existing folder you can write to",
+        ) from err
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
     return int(row[0]) if row else 0

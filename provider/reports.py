@@ -1,14 +1,24 @@
-"""Cost reports over the store's `costs` view: periods, group-by, bins, filters, previous period.
+"""Cost reports: periods, group-by, bins, filters, and the previous period beside them.
 
-A report is one SQL query for the period and one for the period just before it (the same
-length), joined in Python on the group and the bin. Group-by names map to columns through a
-fixed table; every user value (dates, filter values, integration ids) is a bound parameter.
+A report is one SQL query over both periods, the chosen one and the one of the same length just
+before it. The previous period's days are shifted onto the current period's days, so that every
+bin compares like with like. Group-by names map to columns through fixed tables; every user
+value (dates, filter values, integration ids) is a bound parameter.
+
+The figures are those of the store's `costs` view (one line item per usage row and non-zero
+credit column, priced by the price in effect on its date), but the query does not read the view:
+pricing ten million line items one by one takes seconds. It sums the usage table's credit columns
+per day and per needed column first, splits those sums into line items by service, and prices
+each (integration, day) once. Decimal sums are exact, so the results are equal to the view's,
+which tests/reports/test_report_query.py checks; `USAGE_COLUMNS_SQL` mirrors the view's
+definition in provider/store.py and must change with it.
 """
 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -17,10 +27,14 @@ from typing import Any
 import duckdb
 
 from provider.errors import CirclecostError
+from provider.usage_columns import CREDIT_SERVICES
 from provider.vql import COST_FIELDS, TAG_COLUMNS, compile_filter
 
+# Group-by name -> column of the costs view.
 DIMENSIONS: dict[str, str] = {
-    name.removeprefix("costs."): column for name, column in COST_FIELDS.items()
+    **{name.removeprefix("costs."): column for name, column in COST_FIELDS.items()},
+    "billing_account_id": "billing_account_id",
+    "account_id": "account_id",
 }
 BINS = ("day", "week", "month", "quarter", "cumulative")
 PERIODS = (
@@ -34,6 +48,91 @@ PERIODS = (
     "year_to_date",
 )
 
+# Costs-view column -> its SQL over one usage row (as in store.py's view; `service` and the
+# figures come from the split into line items).
+USAGE_COLUMNS_SQL: dict[str, str] = {
+    "billing_account": "ORGANIZATION_NAME",
+    "billing_account_id": "ORGANIZATION_ID",
+    "account": "PROJECT_NAME",
+    "account_id": "PROJECT_ID",
+    "category": "lower(OPERATING_SYSTEM) || ' ' || lower(EXECUTOR)",
+    "subcategory": "RESOURCE_CLASS",
+    "resource": "JOB_NAME",
+    "charge_type": "'Usage'",
+    "tag_organization_id": "ORGANIZATION_ID",
+    "tag_project_id": "PROJECT_ID",
+    "tag_vcs_name": "VCS_NAME",
+    "tag_vcs_url": "VCS_URL",
+    "tag_vcs_branch": "VCS_BRANCH",
+    "tag_pipeline_id": "PIPELINE_ID",
+    "tag_job_build_status": "JOB_BUILD_STATUS",
+}
+USAGE_DATE_SQL = (
+    "coalesce(JOB_RUN_DATE, CAST(JOB_RUN_STARTED_AT AS DATE), "
+    "CAST(PIPELINE_CREATED_AT AS DATE), CAST(window_start AS DATE))"
+)
+BIN_SQL = {
+    "day": "day",
+    "cumulative": "day",
+    "week": "date_trunc('week', day)::DATE",
+    "month": "date_trunc('month', day)::DATE",
+    "quarter": "date_trunc('quarter', day)::DATE",
+}
+_WORD = re.compile(r"\b[a-z_]+\b")
+
+# The parameters, in order: first day of the previous period, last day of the period, the
+# integration ids (if any), first day of the period and its length in days (to shift the
+# previous period's days), first day of the period again, then the filter's values.
+# Only column names from the fixed tables above are ever formatted into it.
+_REPORT_SQL = """
+WITH usage_sums AS (
+    SELECT integration_id, {date} AS date{columns},
+        {sums}
+    FROM usage
+    WHERE {date} BETWEEN ? AND ?{scope}
+    GROUP BY ALL
+),
+lines AS (
+    SELECT integration_id, date{column_names}, item.service, item.credits
+    FROM usage_sums CROSS JOIN LATERAL (VALUES
+        {items}
+    ) AS item(service, credits, present)
+    WHERE item.present
+),
+day_prices AS (
+    SELECT days.integration_id, days.date, price.usd_per_credit
+    FROM (SELECT DISTINCT integration_id, date FROM usage_sums) AS days
+    ASOF LEFT JOIN prices AS price
+        ON price.integration_id = days.integration_id AND days.date >= price.effective_from
+),
+report_lines AS (
+    SELECT lines.*, lines.credits * day_prices.usd_per_credit AS amount_usd,
+        CASE WHEN lines.date < ? THEN lines.date + ?::INTEGER ELSE lines.date END AS day
+    FROM lines JOIN day_prices
+        ON day_prices.integration_id = lines.integration_id AND day_prices.date = lines.date
+)
+SELECT date >= ? AS is_current{keys}, sum(credits), sum(amount_usd)
+FROM report_lines
+WHERE {filter}
+GROUP BY ALL
+"""
+
+
+# Per credit column: its sum, and whether any row has a line item for it (credits that cancel
+# out still make line items, and the view lists them).
+_CREDIT_SUMS = ",\n        ".join(
+    f"sum({name}) AS credits_{index}, bool_or({name} <> 0) AS present_{index}"
+    for index, (name, _) in enumerate(CREDIT_SERVICES)
+)
+_LINE_ITEMS = ",\n        ".join(
+    f"('{service}', credits_{index}, present_{index})"
+    for index, (_, service) in enumerate(CREDIT_SERVICES)
+)
+
+ZERO = Decimal(0)
+Figures = tuple[Decimal, Decimal]  # credits, amount in USD
+Sums = dict[tuple[Any, ...], Figures]  # (bin?, *group values) -> figures
+
 
 def dimension_column(name: str) -> str:
     """The costs-view column for a group-by name such as `service` or `tag:circleci:vcs_branch`."""
@@ -43,6 +142,9 @@ def dimension_column(name: str) -> str:
         return TAG_COLUMNS[name[4:]]
     known = ", ".join([*DIMENSIONS, *(f"tag:{key}" for key in TAG_COLUMNS)])
     raise CirclecostError(f"--group-by: unknown dimension '{name}'", hint=f"use one of: {known}")
+
+
+# --- periods -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -55,6 +157,7 @@ class Period:
         return (self.end - self.start).days + 1
 
     def previous(self) -> Period:
+        """The period of the same length that ends the day before this one starts."""
         return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
 
     def as_dict(self) -> dict[str, str]:
@@ -62,13 +165,17 @@ class Period:
 
 
 def add_months(day: date, months: int) -> date:
+    """The same day `months` later (or earlier), clamped to the end of a shorter month."""
     month_index = day.year * 12 + day.month - 1 + months
     year, month = divmod(month_index, 12)
     return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 def named_period(name: str, today: date) -> Period:
-    """A named period ending today (or last month, whole)."""
+    """A named period: `last_month` is the whole previous month, every other one ends today.
+
+    `last_N_months` starts the day after the same day N months ago, so it holds N months.
+    """
     first_of_month = today.replace(day=1)
     if name == "this_month":
         return Period(first_of_month, today)
@@ -102,6 +209,9 @@ def resolve_period(start: date | None, end: date | None, name: str | None, today
     return Period(start, end)
 
 
+# --- requests and reports ------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class ReportRequest:
     period: Period
@@ -113,6 +223,11 @@ class ReportRequest:
     def __post_init__(self) -> None:
         for name in self.group_by:
             dimension_column(name)
+        if len(set(self.group_by)) < len(self.group_by):
+            raise CirclecostError(
+                f"--group-by: a dimension is repeated in {', '.join(self.group_by)}",
+                hint="name each dimension once",
+            )
         if self.bin is not None and self.bin not in BINS:
             raise CirclecostError(
                 f"--bin: unknown bin '{self.bin}'", hint=f"use one of: {', '.join(BINS)}"
@@ -121,6 +236,14 @@ class ReportRequest:
 
 @dataclass
 class Report:
+    """Rows and total hold exact Decimals; `as_dict` gives the JSON view of them.
+
+    Each row has `bin` (ISO date of the bin's first day, when binned), one key per group-by
+    name (None when the line item has no value), `credits`, `amount_usd`, `previous_credits`,
+    `previous_amount_usd` and `change_pct` (None when the previous amount is zero).
+    With the cumulative bin, the figures of a row are running totals up to its day.
+    """
+
     request: ReportRequest
     rows: list[dict[str, Any]] = field(default_factory=list)
     total: dict[str, Any] = field(default_factory=dict)
@@ -132,151 +255,170 @@ class Report:
             "group_by": list(self.request.group_by),
             "bin": self.request.bin,
             "filter": self.request.filter,
-            "rows": self.rows,
-            "total": self.total,
+            "rows": [json_ready(row) for row in self.rows],
+            "total": json_ready(self.total),
         }
 
 
-def bin_expression(bin_name: str | None, shift_days: int) -> str | None:
-    """SQL for a row's bin; `shift_days` moves previous-period rows onto the current bins."""
-    day = f"(date + INTERVAL {int(shift_days)} DAY)::DATE" if shift_days else "date"
+def json_ready(values: dict[str, Any]) -> dict[str, Any]:
     return {
-        None: None,
-        "day": day,
-        "cumulative": day,
-        "week": f"date_trunc('week', {day})::DATE",
-        "month": f"date_trunc('month', {day})::DATE",
-        "quarter": f"date_trunc('quarter', {day})::DATE",
-    }[bin_name]
-
-
-def aggregate(
-    connection: duckdb.DuckDBPyConnection, request: ReportRequest, period: Period, shift_days: int
-) -> dict[tuple[Any, ...], tuple[Decimal, Decimal]]:
-    """{(bin?, *dims): (credits, amount_usd)} for one period."""
-    columns = [dimension_column(name) for name in request.group_by]
-    bin_sql = bin_expression(request.bin, shift_days)
-    keys = ([bin_sql] if bin_sql else []) + columns
-    where, params = where_clause(request, period)
-    select_keys = "".join(f"{key} AS k{index}, " for index, key in enumerate(keys))
-    group = f"GROUP BY {', '.join(f'k{index}' for index in range(len(keys)))}" if keys else ""
-    sql = f"SELECT {select_keys}sum(credits), sum(amount_usd) FROM costs WHERE {where} {group}"
-    result: dict[tuple[Any, ...], tuple[Decimal, Decimal]] = {}
-    for row in connection.execute(sql, params).fetchall():
-        result[tuple(row[: len(keys)])] = (Decimal(row[-2] or 0), Decimal(row[-1] or 0))
-    return result
-
-
-def where_clause(request: ReportRequest, period: Period) -> tuple[str, list[Any]]:
-    conditions = ["date BETWEEN ? AND ?"]
-    params: list[Any] = [period.start, period.end]
-    if request.integration_ids is not None:
-        if not request.integration_ids:
-            return "FALSE", []
-        conditions.append(f"integration_id IN ({', '.join('?' for _ in request.integration_ids)})")
-        params.extend(request.integration_ids)
-    if request.filter:
-        compiled = compile_filter(request.filter)
-        conditions.append(compiled.sql)
-        params.extend(compiled.params)
-    return " AND ".join(conditions), params
+        key: number(value) if isinstance(value, Decimal) else value for key, value in values.items()
+    }
 
 
 def build_report(connection: duckdb.DuckDBPyConnection, request: ReportRequest) -> Report:
-    period = request.period
-    current = aggregate(connection, request, period, 0)
-    previous = aggregate(connection, request, period.previous(), period.days)
+    current, previous = aggregate(connection, request)
+    report = Report(request, total=figures(total_of(current), total_of(previous)))
     if request.bin == "cumulative":
-        current, previous = accumulate(current), accumulate(previous)
-    report = Report(request)
-    for key in sorted(set(current) | set(previous), key=sort_key):
-        credits, amount = current.get(key, (Decimal(0), Decimal(0)))
-        before_credits, before_amount = previous.get(key, (Decimal(0), Decimal(0)))
-        if key not in current and request.bin is not None:
-            continue  # a bin that exists only in the previous period has no place in this one
-        report.rows.append(row_dict(request, key, credits, amount, before_credits, before_amount))
-    report.rows.sort(key=lambda row: (row.get("bin") or "", -row["amount_usd"]))
-    if request.bin == "cumulative":
-        current, previous = last_bins(current), last_bins(previous)
-    report.total = totals(current, previous)
+        current, previous = running_totals(current, previous)
+    for key in set(current) | set(previous):
+        now, before = current.get(key, (ZERO, ZERO)), previous.get(key, (ZERO, ZERO))
+        report.rows.append(row_dict(request, key, now, before))
+    report.rows.sort(key=row_order(request))
     return report
 
 
-def accumulate(
-    values: dict[tuple[Any, ...], tuple[Decimal, Decimal]],
-) -> dict[tuple[Any, ...], tuple[Decimal, Decimal]]:
-    """Running totals per group across the days (the first key part is the day)."""
-    running: dict[tuple[Any, ...], tuple[Decimal, Decimal]] = {}
-    result = {}
-    for key in sorted(values, key=sort_key):
-        group = key[1:]
-        credits, amount = values[key]
-        before = running.get(group, (Decimal(0), Decimal(0)))
-        running[group] = (before[0] + credits, before[1] + amount)
-        result[key] = running[group]
-    return result
+# --- the query -----------------------------------------------------------------------------------
 
 
-def last_bins(
-    values: dict[tuple[Any, ...], tuple[Decimal, Decimal]],
-) -> dict[tuple[Any, ...], tuple[Decimal, Decimal]]:
-    latest: dict[tuple[Any, ...], tuple[Any, tuple[Decimal, Decimal]]] = {}
-    for key, value in values.items():
-        if key[1:] not in latest or key[0] > latest[key[1:]][0]:
-            latest[key[1:]] = (key[0], value)
-    return {group: value for group, (_day, value) in latest.items()}
+def aggregate(connection: duckdb.DuckDBPyConnection, request: ReportRequest) -> tuple[Sums, Sums]:
+    """Figures per (bin?, *group values) of the period and of the previous period.
+
+    Previous-period keys carry the bin of the current-period day they are compared with.
+    """
+    current: Sums = {}
+    previous: Sums = {}
+    if request.integration_ids is not None and not request.integration_ids:
+        return current, previous  # a workspace without bindings sees nothing
+    sql, params = report_query(request)
+    for is_current, *key, credits, amount in connection.execute(sql, params).fetchall():
+        sums = current if is_current else previous
+        sums[tuple(key)] = (Decimal(credits or 0), Decimal(amount or 0))
+    return current, previous
 
 
-def sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple((value is None, "" if value is None else str(value)) for value in key)
+def report_query(request: ReportRequest) -> tuple[str, list[Any]]:
+    """SQL and parameters; its rows are (is_current, bin?, *group values, credits, amount)."""
+    period, before = request.period, request.period.previous()
+    groups = [dimension_column(name) for name in request.group_by]
+    keys = ([BIN_SQL[request.bin]] if request.bin else []) + groups
+    compiled = compile_filter(request.filter) if request.filter else None
+    filter_sql = compiled.sql if compiled else "TRUE"
+    columns = needed_columns([*groups, filter_sql])
+    scope, scope_params = integration_scope(request.integration_ids)
+    sql = _REPORT_SQL.format(
+        date=USAGE_DATE_SQL,
+        columns="".join(f", {USAGE_COLUMNS_SQL[column]} AS {column}" for column in columns),
+        column_names="".join(f", {column}" for column in columns),
+        sums=_CREDIT_SUMS,
+        items=_LINE_ITEMS,
+        scope=scope,
+        keys="".join(f", {key} AS k{index}" for index, key in enumerate(keys)),
+        filter=filter_sql,
+    )
+    params: list[Any] = [before.start, period.end, *scope_params, period.start, period.days]
+    params += [period.start, *(compiled.params if compiled else ())]
+    return sql, params
+
+
+def needed_columns(sql_parts: Iterable[str]) -> list[str]:
+    """The usage-derived columns that group-by columns and the compiled filter refer to.
+
+    Compiled filters hold only column names, keywords and `?`, so the words are the columns.
+    """
+    words = {word for part in sql_parts for word in _WORD.findall(part)}
+    return [column for column in USAGE_COLUMNS_SQL if column in words]
+
+
+def integration_scope(integration_ids: Sequence[str] | None) -> tuple[str, list[str]]:
+    if integration_ids is None:
+        return "", []
+    marks = ", ".join("?" for _ in integration_ids)
+    return f" AND integration_id IN ({marks})", list(integration_ids)
+
+
+# --- rows ----------------------------------------------------------------------------------------
+
+
+def running_totals(current: Sums, previous: Sums) -> tuple[Sums, Sums]:
+    """Daily sums turned into running totals per group, on every day either period has costs.
+
+    A group keeps its row (its total so far) on the days after its last cost, so a chart of
+    the rows never drops back; the last day's totals add up to the period's total.
+    """
+    days = sorted({key[0] for key in current} | {key[0] for key in previous})
+    running_now: dict[tuple[Any, ...], Figures] = {}
+    running_before: dict[tuple[Any, ...], Figures] = {}
+    now_rows: Sums = {}
+    before_rows: Sums = {}
+    groups = sorted({key[1:] for key in (*current, *previous)}, key=sort_key)
+    for day in days:
+        for group in groups:
+            key = (day, *group)
+            if key in current or group in running_now:
+                running_now[group] = plus(running_now.get(group), current.get(key))
+            if key in previous or group in running_before:
+                running_before[group] = plus(running_before.get(group), previous.get(key))
+            if group in running_now or group in running_before:
+                now_rows[key] = running_now.get(group, (ZERO, ZERO))
+                before_rows[key] = running_before.get(group, (ZERO, ZERO))
+    return now_rows, before_rows
+
+
+def plus(total: Figures | None, more: Figures | None) -> Figures:
+    total, more = total or (ZERO, ZERO), more or (ZERO, ZERO)
+    return total[0] + more[0], total[1] + more[1]
+
+
+def total_of(sums: Sums) -> Figures:
+    return (sum((v[0] for v in sums.values()), ZERO), sum((v[1] for v in sums.values()), ZERO))
 
 
 def row_dict(
-    request: ReportRequest,
-    key: tuple[Any, ...],
-    credits: Decimal,
-    amount: Decimal,
-    before_credits: Decimal,
-    before_amount: Decimal,
+    request: ReportRequest, key: tuple[Any, ...], now: Figures, before: Figures
 ) -> dict[str, Any]:
     row: dict[str, Any] = {}
     values = list(key)
     if request.bin is not None:
         row["bin"] = values.pop(0).isoformat()
-    for name, value in zip(request.group_by, values, strict=True):
-        row[name] = value
-    row.update(figures(credits, amount, before_credits, before_amount))
+    row.update(zip(request.group_by, values, strict=True))
+    row.update(figures(now, before))
     return row
 
 
-def figures(
-    credits: Decimal, amount: Decimal, before_credits: Decimal, before_amount: Decimal
-) -> dict[str, Any]:
+def row_order(request: ReportRequest) -> Any:
+    """Bins in time order; inside a bin the costliest group first, then by label."""
+    names = columns_of(request)[1 if request.bin else 0 :]
+
+    def order(row: dict[str, Any]) -> tuple[Any, ...]:
+        labels = sort_key(tuple(row[name] for name in names))
+        return (row.get("bin") or "", -row["amount_usd"], -row["previous_amount_usd"], labels)
+
+    return order
+
+
+def figures(now: Figures, before: Figures) -> dict[str, Any]:
     return {
-        "credits": number(credits),
-        "amount_usd": float(amount),
-        "previous_credits": number(before_credits),
-        "previous_amount_usd": float(before_amount),
-        "change_pct": change(amount, before_amount),
+        "credits": now[0],
+        "amount_usd": now[1],
+        "previous_credits": before[0],
+        "previous_amount_usd": before[1],
+        "change_pct": change(now[1], before[1]),
     }
 
 
-def totals(
-    current: dict[tuple[Any, ...], tuple[Decimal, Decimal]],
-    previous: dict[tuple[Any, ...], tuple[Decimal, Decimal]],
-) -> dict[str, Any]:
-    credits = sum((value[0] for value in current.values()), Decimal(0))
-    amount = sum((value[1] for value in current.values()), Decimal(0))
-    before_credits = sum((value[0] for value in previous.values()), Decimal(0))
-    before_amount = sum((value[1] for value in previous.values()), Decimal(0))
-    return figures(credits, amount, before_credits, before_amount)
+def sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Orders group values with None (no value) last."""
+    return tuple((value is None, "" if value is None else str(value)) for value in key)
 
 
 def number(value: Decimal) -> int | float:
+    """A JSON number: an int for whole values, else the nearest float."""
     return int(value) if value == value.to_integral_value() else float(value)
 
 
 def change(now: Decimal, before: Decimal) -> float | None:
+    """Percent change from `before`, one decimal; None when there is nothing to compare with."""
     if before == 0:
         return None
     return float(round((now - before) / before * 100, 1))
@@ -288,3 +430,18 @@ def group_label(value: Any) -> str:
 
 def columns_of(request: ReportRequest) -> Sequence[str]:
     return (["bin"] if request.bin else []) + list(request.group_by)
+
+
+def bin_starts(period: Period, bin_name: str) -> list[date]:
+    """The first day of every bin that overlaps the period, in order (weeks start on Monday)."""
+    if bin_name in ("day", "cumulative"):
+        return [period.start + timedelta(days=offset) for offset in range(period.days)]
+    if bin_name == "week":
+        first = period.start - timedelta(days=period.start.weekday())
+        return [first + timedelta(days=7 * n) for n in range((period.end - first).days // 7 + 1)]
+    months = {"month": 1, "quarter": 3}[bin_name]
+    first = period.start.replace(month=(period.start.month - 1) // months * months + 1, day=1)
+    starts = [first]
+    while add_months(starts[-1], months) <= period.end:
+        starts.append(add_months(starts[-1], months))
+    return starts

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from provider import reports
+from provider import render, reports
 from provider.emulator import Emulator
 from provider.store import Store
 from tests.pulumi_support import REPO
@@ -64,7 +64,7 @@ def test_demo_report_equals_the_emulators_usage_priced_at_the_configured_prices(
     assert Decimal(str(report.total["amount_usd"])) == pytest.approx(
         expected, abs=Decimal("0.000001")
     )
-    assert f"${expected:,.2f}" in first.stdout
+    assert render.usd(expected) in first.stdout
 
     second = run_demo(tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr

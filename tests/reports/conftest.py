@@ -1,0 +1,85 @@
+"""Fixtures: a store holding the two sample parts (read-only, shared), and fresh stores."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from provider import reports
+from provider.store import Integration, Store
+from provider.windows import Window
+
+from .samples import DATA, ORG_ID, SAMPLE_PARTS
+
+OCTOBER = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC))
+OCTOBER_PERIOD = reports.Period(date(2026, 10, 1), date(2026, 10, 31))
+OTHER_ORG_ID = "0f6c9a4e-5d0b-4a52-9b0e-2a7d4c1e9f00"
+
+BuildReport = Callable[..., reports.Report]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CIRCLECOST_ACTOR", "CIRCLECOST_STORE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def expected() -> dict[str, Any]:
+    figures: dict[str, Any] = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
+    return figures
+
+
+def new_store(folder: Path) -> Store:
+    store = Store(folder / "costs.duckdb", writer_kind="pytest", lock_timeout=2.0)
+    store.migrate()
+    return store
+
+
+def load_samples(
+    store: Store,
+    org_id: str = ORG_ID,
+    price: Decimal = Decimal("0.0006"),
+    schedule: list[tuple[date, Decimal]] | None = None,
+) -> Integration:
+    integration = store.insert_integration(
+        org_id,
+        f"sha256:{org_id[:16]}",
+        organization_name="initech",
+        base_price=price,
+        price_schedule=schedule or [],
+    )
+    store.plan_windows(integration.id, [OCTOBER])
+    store.replace_window_rows(integration.id, OCTOBER, None, SAMPLE_PARTS)
+    return integration
+
+
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """The two sample parts at $0.0006 per credit. Tests only read it."""
+    store = new_store(tmp_path_factory.mktemp("samples"))
+    load_samples(store)
+    return store
+
+
+@pytest.fixture
+def reader(sample_store: Store) -> Any:
+    with sample_store.reader() as connection:
+        yield connection
+
+
+@pytest.fixture
+def build(reader: duckdb.DuckDBPyConnection) -> BuildReport:
+    """build(period=October, **request fields) -> the report over the sample store."""
+
+    def run(period: reports.Period = OCTOBER_PERIOD, **fields: Any) -> reports.Report:
+        return reports.build_report(reader, reports.ReportRequest(period, **fields))
+
+    return run

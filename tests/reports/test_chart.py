@@ -1,0 +1,74 @@
+"""The chart's series: every bin of the period on the x axis, the costliest keys, `other`."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from provider import render, reports
+
+OCTOBER = reports.Period(date(2026, 10, 1), date(2026, 10, 31))
+
+
+def hand_made(bin_name: str | None, rows: list[tuple[Any, ...]]) -> reports.Report:
+    """A report over October grouped by service, from (bin, service, amount) rows."""
+    request = reports.ReportRequest(OCTOBER, group_by=("service",), bin=bin_name)
+    report = reports.Report(request)
+    for bin_label, service, amount in rows:
+        figures = reports.figures((Decimal(amount), Decimal(amount)), (Decimal(0), Decimal(0)))
+        report.rows.append({"bin": bin_label, "service": service, **figures})
+    return report
+
+
+@pytest.mark.parametrize(
+    ("bin_name", "first", "last", "count"),
+    [
+        ("day", date(2026, 10, 1), date(2026, 10, 31), 31),
+        ("cumulative", date(2026, 10, 1), date(2026, 10, 31), 31),
+        ("week", date(2026, 9, 28), date(2026, 10, 26), 5),
+        ("month", date(2026, 10, 1), date(2026, 10, 1), 1),
+        ("quarter", date(2026, 10, 1), date(2026, 10, 1), 1),
+    ],
+)
+def test_bin_starts_cover_the_period(bin_name: str, first: date, last: date, count: int) -> None:
+    starts = reports.bin_starts(OCTOBER, bin_name)
+
+    assert (starts[0], starts[-1], len(starts)) == (first, last, count)
+
+
+def test_bin_starts_of_a_long_period_step_by_calendar_months() -> None:
+    period = reports.Period(date(2026, 1, 31), date(2026, 12, 30))
+
+    assert [d.month for d in reports.bin_starts(period, "month")] == list(range(1, 13))
+    assert reports.bin_starts(period, "quarter") == [date(2026, m, 1) for m in (1, 4, 7, 10)]
+
+
+def test_days_without_costs_keep_their_place_on_the_axis() -> None:
+    series = render.chart_series(hand_made("day", [("2026-10-03", "Compute", 5)]))
+
+    assert len(series.bins) == 31
+    assert series.amounts == {("2026-10-03", "Compute"): 5.0}
+
+
+def test_running_totals_hold_on_days_without_costs() -> None:
+    report = hand_made("cumulative", [("2026-10-03", "Compute", 5), ("2026-10-06", "Compute", 9)])
+
+    series = render.chart_series(report)
+
+    by_day = {day: amount for (day, _), amount in series.amounts.items()}
+    assert [by_day.get(f"2026-10-0{day}") for day in range(2, 8)] == [None, 5, 5, 5, 9, 9]
+
+
+def test_keys_beyond_the_palette_fold_into_other() -> None:
+    rows = [(None, f"service-{n:02}", 100 - n) for n in range(12)]
+
+    series = render.chart_series(hand_made(None, rows), most=4)
+
+    assert series.keys == ["service-00", "service-01", "service-02", "other"]
+    assert series.amounts[(series.bins[0], "other")] == sum(100 - n for n in range(3, 12))
+    svg = render.chart_svg(hand_made(None, rows))
+    assert svg.count('class="bar"') == len(render.PALETTE)
+    assert render.OTHER_COLOUR in svg
