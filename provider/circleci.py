@@ -69,6 +69,7 @@ __all__ = [
     "UsageExportJob",
     "UsageExportState",
     "User",
+    "check_base_url",
     "parse_rate_limit_headers",
     "parse_retry_after",
     "token_fingerprint",
@@ -689,17 +690,29 @@ def _checked_token(token: str | SecretStr) -> SecretStr:
     # Tokens are often pasted with a trailing newline; anything else odd would break the header.
     raw = (token.get_secret_value() if isinstance(token, SecretStr) else token).strip()
     if not raw or not raw.isascii() or not raw.isprintable() or " " in raw:
-        raise ValueError("The CircleCI token is empty or contains spaces or control characters.")
+        raise ValueError(
+            "The CircleCI token is empty or contains spaces, control or non-ASCII characters."
+        )
     return SecretStr(raw)
 
 
+def check_base_url(base_url: str) -> str:
+    """The API base URL if the token may travel to it; else ValueError saying why not."""
+    return str(_checked_base_url(base_url))
+
+
 def _checked_base_url(base_url: str) -> httpx.URL:
-    url = httpx.URL(base_url)
-    if url.scheme == "https" or (url.scheme == "http" and _is_loopback_host(url.host)):
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL:
+        raise ValueError(f"base_url {base_url.split('?', 1)[0]!r} is not a valid URL") from None
+    if url.host and (
+        url.scheme == "https" or (url.scheme == "http" and _is_loopback_host(url.host))
+    ):
         return url
     raise ValueError(
-        f"base_url {_without_query(url)} must be https (plain http only to a loopback emulator), "
-        "since the token travels in every request."
+        f"base_url {_without_query(url) or repr(base_url)} must be https with a host (plain http "
+        "only to a loopback emulator), since the token travels in every request."
     )
 
 

@@ -43,6 +43,8 @@ from provider.windows import Window
 log = logging.getLogger("circlecost.importer")
 
 Clock = Callable[[], datetime]
+# Seconds to hold off after a 429 that did not say how long (CircleCI usually does).
+DEFAULT_RETRY_AFTER = 60.0
 
 
 def utc_now() -> datetime:
@@ -159,9 +161,21 @@ class Importer:
             counts.get("open", 0),
             counts.get("failed", 0),
         )
-        status, detail = summarize(loaded, open_, failed, outcome)
+        first_failure = self.first_failure() if failed else None
+        status, detail = summarize(loaded, open_, failed, outcome, first_failure)
         self.store.set_import_status(self.integration_id, status, detail)
         return ImportReport(status, detail, loaded, open_, failed, outcome.next_action_at)
+
+    def first_failure(self) -> str | None:
+        """The oldest window that failed for good, and why: what a status detail shows."""
+        return next(
+            (
+                f"{planned.window}: {planned.last_error or 'no reason recorded'}"
+                for planned in self.store.list_windows(self.integration_id)
+                if planned.state == "failed"
+            ),
+            None,
+        )
 
     # --- one window ---------------------------------------------------------------------------
 
@@ -189,7 +203,12 @@ class Importer:
 
     def request_export(self, task: WindowTask, outcome: StepOutcome) -> None:
         if task.attempts >= self.settings.max_job_attempts:
-            self.give_up(task, outcome, f"CircleCI failed the export {task.attempts} times")
+            reason = task.error_reason or "no reason given"
+            self.give_up(
+                task,
+                outcome,
+                f"CircleCI failed the export {task.attempts} times (last reason: {reason})",
+            )
             return
         if not self.slot("POST", outcome, f"a new export for {task.window}"):
             return
@@ -290,7 +309,10 @@ class Importer:
         return False
 
     def rate_limited(self, err: RateLimited, outcome: StepOutcome) -> None:
-        until = self.clock() + timedelta(seconds=err.retry_after or 60)
+        # "Retry-After: 0" is an answer too; only a missing one means "guess". A second at
+        # least keeps a server that always says 0 from being hammered in a tight loop.
+        wait = DEFAULT_RETRY_AFTER if err.retry_after is None else max(err.retry_after, 1.0)
+        until = self.clock() + timedelta(seconds=wait)
         self.store.block_requests(self.org_id, until)
         outcome.wait_until(until, "CircleCI asked to slow down (429)")
 
@@ -322,14 +344,18 @@ def stopped_by(err: CircleCIError, org_id: str) -> ImportStopped:
     )
 
 
-def summarize(loaded: int, open_: int, failed: int, outcome: StepOutcome) -> tuple[str, str]:
+def summarize(
+    loaded: int, open_: int, failed: int, outcome: StepOutcome, first_failure: str | None = None
+) -> tuple[str, str]:
+    """Status and a detail a person can act on; a failure names its window and reason."""
     if open_ == 0 and failed == 0:
         return Status.STABLE, f"all {loaded} window(s) imported"
     if open_ == 0:
         return (
             Status.WARNING if loaded else Status.ERROR,
-            f"{failed} window(s) could not be imported, {loaded} imported; "
-            "see `circlecost status` for the reasons, then `circlecost sync` to retry",
+            f"{failed} window(s) could not be imported, {loaded} imported "
+            f"(first: {first_failure or 'no reason recorded'}); "
+            "run `circlecost sync` to retry them",
         )
     when = (
         f"; next step at {outcome.next_action_at:%Y-%m-%d %H:%M:%S} UTC ({outcome.waiting_for})"

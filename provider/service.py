@@ -8,6 +8,7 @@ against the actor's role and written to the audit log without secret values.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from collections.abc import Callable
@@ -24,13 +25,14 @@ from provider.circleci import (
     CircleCIError,
     InvalidToken,
     NotFound,
+    check_base_url,
     token_fingerprint,
 )
 from provider.errors import CirclecostError
 from provider.importer import Importer, ImportReport, ImportSettings, ImportStopped, Status
 from provider.models import IntegrationInputs, WorkspaceInputs
 from provider.store import Integration, Store, StoreConflict
-from provider.windows import backfill_windows, refresh_windows
+from provider.windows import backfill_windows, earliest_start, refresh_windows
 
 ORGANIZATION_OWNER = "Organization Owner"
 INTEGRATION_OWNER = "Integration Owner"
@@ -40,6 +42,7 @@ ROLES = (ORGANIZATION_OWNER, INTEGRATION_OWNER, EDITOR, VIEWER)
 INTEGRATION_CHANGERS = (ORGANIZATION_OWNER, INTEGRATION_OWNER)
 DEFAULT_STORE = Path(".circlecost") / "costs.duckdb"
 REFRESH_INTERVAL = timedelta(hours=24)
+DEFAULT_LOCK_TIMEOUT_SECONDS = 10.0
 
 
 def utc_now() -> datetime:
@@ -58,6 +61,7 @@ class Settings:
     create_timeout: timedelta = timedelta(minutes=10)
     binding_timeout: timedelta = timedelta(minutes=2)
     refresh_interval: timedelta = REFRESH_INTERVAL
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS
     imports: ImportSettings = field(default_factory=ImportSettings)
     clock: Callable[[], datetime] = utc_now
     sleep: Callable[[float], None] = time.sleep
@@ -77,15 +81,21 @@ class Settings:
             values["allow_loopback_downloads"] = True
         if env.get("CIRCLECOST_CLOCK_OFFSET_SECONDS"):
             # Moves circlecost's clock, to test the daily refresh against the emulator's clock.
-            offset = timedelta(seconds=float(env["CIRCLECOST_CLOCK_OFFSET_SECONDS"]))
+            offset = timedelta(
+                seconds=env_number("CIRCLECOST_CLOCK_OFFSET_SECONDS", allow_negative=True)
+            )
             values["clock"] = lambda: utc_now() + offset
+        if env.get("CIRCLECOST_LOCK_TIMEOUT_SECONDS"):
+            values["lock_timeout"] = env_number("CIRCLECOST_LOCK_TIMEOUT_SECONDS")
         values.update({key: value for key, value in overrides.items() if value is not None})
         settings = cls(**values)
         return replace(settings, imports=import_settings_from_env(settings.imports))
 
     def store(self) -> Store:
         """The store, migrated to the current schema (creating it on first use)."""
-        store = Store(self.store_path, writer_kind=self.process_kind)
+        store = Store(
+            self.store_path, writer_kind=self.process_kind, lock_timeout=self.lock_timeout
+        )
         if store.path not in _MIGRATED or not store.path.exists():
             store.migrate()
             _MIGRATED.add(store.path)
@@ -93,14 +103,31 @@ class Settings:
 
     def reader(self) -> Store:
         """The store for reading only: never created, never migrated."""
-        return Store(self.store_path, writer_kind=self.process_kind)
+        return Store(self.store_path, writer_kind=self.process_kind, lock_timeout=self.lock_timeout)
 
     def client(self, token: str) -> CircleCIClient:
-        return CircleCIClient(
-            token,
-            base_url=self.circleci_url,
-            allow_insecure_loopback_downloads=self.allow_loopback_downloads,
-        )
+        """A client that waits (429 Retry-After, backoff) with the same `sleep` as the engine,
+        so that a simulated clock moves for both."""
+        try:
+            base_url = check_base_url(self.circleci_url)
+        except ValueError as err:
+            raise CirclecostError(
+                f"circleciUrl: {err}",
+                hint="set `circlecost:circleciUrl` (or CIRCLECI_URL) to an https URL such as "
+                f"{DEFAULT_BASE_URL}",
+            ) from None
+        try:
+            return CircleCIClient(
+                token,
+                base_url=base_url,
+                allow_insecure_loopback_downloads=self.allow_loopback_downloads,
+                sleep=self.sleep,
+            )
+        except ValueError as err:
+            raise CirclecostError(
+                f"token: {err}",
+                hint="paste the CircleCI personal API token exactly as CircleCI showed it",
+            ) from None
 
 
 # Stores this process has already migrated (a migration check is a write transaction).
@@ -117,14 +144,32 @@ def import_settings_from_env(base: ImportSettings) -> ImportSettings:
         ("retry_failed_window_after", "CIRCLECOST_RETRY_SECONDS"),
     ):
         if env.get(key):
-            changes[name] = timedelta(seconds=float(env[key]))
-    for name, key in (
-        ("posts_per_hour", "CIRCLECOST_QUOTA_PER_HOUR"),
-        ("gets_per_hour", "CIRCLECOST_QUOTA_PER_HOUR"),
-    ):
-        if env.get(key):
-            changes[name] = int(env[key])
+            changes[name] = timedelta(seconds=env_number(key))
+    if env.get("CIRCLECOST_QUOTA_PER_HOUR"):
+        per_hour = env_number("CIRCLECOST_QUOTA_PER_HOUR")
+        if per_hour < 1 or per_hour != int(per_hour):
+            raise CirclecostError(
+                f"CIRCLECOST_QUOTA_PER_HOUR: {env['CIRCLECOST_QUOTA_PER_HOUR']!r} is not a "
+                "whole number of requests of at least 1",
+                hint="unset it to use CircleCI's 10 per hour, or set e.g. 10",
+            )
+        changes["posts_per_hour"] = changes["gets_per_hour"] = int(per_hour)
     return replace(base, **changes)
+
+
+def env_number(name: str, *, allow_negative: bool = False) -> float:
+    """A number of seconds (or requests) from the environment, or an error naming the variable."""
+    text = os.environ[name].strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or (value < 0 and not allow_negative):
+        raise CirclecostError(
+            f"{name}: {text!r} is not a {'' if allow_negative else 'non-negative '}number",
+            hint=f"set {name} to a number such as 5, or unset it",
+        )
+    return value
 
 
 # --- roles --------------------------------------------------------------------------------------
@@ -205,14 +250,16 @@ def create_integration(settings: Settings, inputs: IntegrationInputs) -> tuple[s
     actor = require_role(store, settings, INTEGRATION_CHANGERS, "create an integration")
     checked = check_token(settings, token, inputs.organization_id)
     integration_id, adopted = place_integration(store, settings, inputs, checked)
+    # Audited before the import runs: a process killed or interrupted mid-import leaves an
+    # integration in the store, and the log must say who created it.
+    action = "adopt" if adopted else "create"
+    store.record_audit(actor, action, "integration", integration_id, audit_fields(None, inputs))
     try:
         run_import(settings, integration_id, token, settings.create_timeout)
     except ImportStopped as stop:
         if not adopted:
-            store.purge_integration(integration_id)
+            store.purge_integration(integration_id, actor=actor)
         raise CirclecostError(stop.message, hint=stop.hint) from None
-    action = "adopt" if adopted else "create"
-    store.record_audit(actor, action, "integration", integration_id, audit_fields(None, inputs))
     return integration_id, integration_outputs(store, integration_id)
 
 
@@ -342,10 +389,18 @@ def continue_import(settings: Settings, integration_id: str, token: str) -> None
 
 
 def refresh_integration(settings: Settings, integration_id: str, token: str) -> None:
-    """The daily refresh: re-import the months holding the trailing days, and newer ones."""
+    """The daily refresh: re-import the months holding the trailing days, and newer ones, and
+    retry the windows that failed for good (`sync` is what a Warning status tells people to run).
+    """
     store = settings.store()
+    now = settings.clock()
     through = store.integration_summary(integration_id)["imported_through"]
-    for window in refresh_windows(settings.clock(), through):
+    failed = [
+        planned.window
+        for planned in store.list_windows(integration_id)
+        if planned.state == "failed" and planned.window.start >= earliest_start(now)
+    ]
+    for window in [*failed, *refresh_windows(now, through)]:
         store.reopen_window(integration_id, window)
     continue_import(settings, integration_id, token)
     store.update_integration(integration_id, last_refresh_at=settings.clock())

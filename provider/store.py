@@ -47,6 +47,7 @@ __all__ = [
     "ExportJob",
     "ImportWindow",
     "Integration",
+    "InvalidValue",
     "LoadResult",
     "NotFound",
     "Price",
@@ -70,6 +71,12 @@ QUOTA_KINDS: Final = ("POST", "GET")
 QUOTA_PERIOD: Final = timedelta(hours=1)
 QUOTA_HISTORY: Final = timedelta(days=7)
 LOCK_RETRY_SECONDS: Final = 0.1
+# Prices are DECIMAL(18,10): ten decimal places, eight before the point.
+PRICE_PLACES: Final = 10
+PRICE_QUANTUM: Final = Decimal(1).scaleb(-PRICE_PLACES)
+MAX_PRICE: Final = Decimal(10) ** (18 - PRICE_PLACES)
+# CircleCI refuses a usage-export window longer than this (both ends inclusive).
+MAX_WINDOW: Final = timedelta(days=31)
 SECRET_KEYS: Final = frozenset({"token", "circle_token", "api_token", "password", "secret"})
 
 # Tag key (as in reports and FOCUS exports) -> column of the costs view.
@@ -143,6 +150,10 @@ class NotFound(StoreError):
     """No such integration, workspace or binding."""
 
 
+class InvalidValue(StoreError, ValueError):
+    """A value the store cannot hold as given (a price, a window); names the field."""
+
+
 # --- records -------------------------------------------------------------------------------------
 
 
@@ -206,6 +217,7 @@ class WindowTask:
     job_state: str | None
     next_poll_at: datetime | None
     attempts: int
+    error_reason: str | None = None  # why CircleCI failed the current job, if it did
 
 
 @dataclass(frozen=True)
@@ -917,7 +929,10 @@ class Store:
 
     def plan_windows(self, integration_id: str, windows: Iterable[Window]) -> list[Window]:
         """Adds the windows not yet in the ledger (keyed by start); returns the new ones."""
-        wanted = sorted(set(windows))
+        given = list(windows)
+        for window in given:
+            _check_window(window)
+        wanted = sorted(set(given))
         with self.transaction() as con:
             _require_integration(con, integration_id)
             known = _window_starts(con, integration_id)
@@ -931,13 +946,19 @@ class Store:
             return new
 
     def reopen_window(self, integration_id: str, window: Window) -> None:
-        """Plans a window again (daily refresh); its rows stay until a new load replaces them."""
+        """Plans a window again (daily refresh); its rows stay until a new load replaces them.
+
+        A window whose export job is still in flight keeps it (and its bounds): a refresh that
+        follows a crash continues that job instead of spending quota on a duplicate.
+        """
+        _check_window(window)
         with self.transaction() as con:
             _require_integration(con, integration_id)
             con.execute(
                 "INSERT INTO import_windows (integration_id, window_start, window_end) "
                 "VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET window_end = excluded.window_end, "
-                "state = 'planned', attempts = 0, last_error = NULL, current_job_id = NULL",
+                "state = 'planned', attempts = 0, last_error = NULL, current_job_id = NULL "
+                "WHERE import_windows.state <> 'requested'",
                 [integration_id, _to_db(window.start), _to_db(window.end)],
             )
 
@@ -954,7 +975,7 @@ class Store:
         with self.reader() as con:
             rows = con.execute(
                 "SELECT w.window_start, w.window_end, j.job_id, j.state, j.next_poll_at, "
-                "w.attempts FROM import_windows AS w "
+                "w.attempts, j.error_reason FROM import_windows AS w "
                 "LEFT JOIN export_jobs AS j ON j.job_id = w.current_job_id "
                 "WHERE w.integration_id = ? AND w.state IN ('planned', 'requested') "
                 "ORDER BY w.window_start",
@@ -967,8 +988,9 @@ class Store:
                 job_state,
                 _from_db(next_poll_at),
                 int(attempts),
+                error_reason,
             )
-            for start, end, job_id, job_state, next_poll_at, attempts in rows
+            for start, end, job_id, job_state, next_poll_at, attempts, error_reason in rows
         ]
 
     def window_counts(self, integration_id: str) -> dict[str, int]:
@@ -1586,12 +1608,32 @@ def _replace_prices(
 
 
 def _check_prices(dated: list[tuple[date, Decimal]]) -> None:
+    """Refuses a price the `prices` column (DECIMAL(18,10)) would round or could not hold."""
     days = [day for day, _ in dated]
     if len(set(days)) != len(days):
-        raise ValueError("price_schedule has two prices for the same effective_from date")
+        raise InvalidValue(
+            "price_schedule has two prices for the same effective_from date",
+            hint="keep one price per date",
+        )
     for day, price in dated:
+        field = "price_per_credit" if day == BASE_PRICE_DATE else f"price_schedule[{day}]"
         if not price.is_finite() or price <= 0:
-            raise ValueError(f"the price from {day} must be greater than 0 USD per credit")
+            raise InvalidValue(
+                f"{field}: {price} is not a price: it must be greater than 0 USD per credit",
+                hint="CircleCI's list price is 0.0006 USD per credit",
+            )
+        if price >= MAX_PRICE:
+            raise InvalidValue(
+                f"{field}: {price} USD per credit is too large (the store holds less than "
+                f"{MAX_PRICE:,} USD per credit)",
+                hint="write the price in USD per credit; CircleCI's list price is 0.0006",
+            )
+        if price != price.quantize(PRICE_QUANTUM):
+            raise InvalidValue(
+                f"{field}: {price} USD per credit has more than {PRICE_PLACES} decimal places, "
+                "and the store would round it",
+                hint=f"round the price to {PRICE_PLACES} decimal places",
+            )
 
 
 def _prices(con: duckdb.DuckDBPyConnection, integration_id: str) -> list[Price]:
@@ -1605,6 +1647,28 @@ def _prices(con: duckdb.DuckDBPyConnection, integration_id: str) -> list[Price]:
 
 def _price_json(price: Price) -> list[str]:
     return [price.effective_from.isoformat(), str(price.usd_per_credit.normalize())]
+
+
+def _check_window(window: Window) -> None:
+    """A window CircleCI could export: ordered, timezone-aware bounds at most 31 days apart."""
+    if window.start.tzinfo is None or window.end.tzinfo is None:
+        raise InvalidValue(
+            f"window {window.start.isoformat()}..{window.end.isoformat()}: its bounds must be "
+            "timezone-aware (UTC) datetimes",
+            hint="build windows with provider.windows (backfill_windows, refresh_windows)",
+        )
+    if window.end < window.start:
+        raise InvalidValue(
+            f"window {window}: it ends ({window.end.isoformat()}) before it starts "
+            f"({window.start.isoformat()})",
+            hint="build windows with provider.windows (backfill_windows, refresh_windows)",
+        )
+    if window.end - window.start > MAX_WINDOW:
+        raise InvalidValue(
+            f"window {window}: it spans more than {MAX_WINDOW.days} days, longer than CircleCI "
+            "exports",
+            hint="split it by calendar month (provider.windows.split_by_month)",
+        )
 
 
 def _window_starts(con: duckdb.DuckDBPyConnection, integration_id: str) -> set[datetime]:

@@ -1,0 +1,95 @@
+"""Two processes importing into one store at once: a `service` sync in this process and a
+`circlecost sync` in another. Each finishes or fails with the locked-store message; the store
+ends with every row exactly once."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from provider import service
+from provider.emulator import Emulator
+from provider.emulator.request_log import USAGE_EXPORT_CREATE
+from provider.store import StoreLocked
+from tests.faults.support import (
+    CIRCLECOST,
+    SCOREBOARD,
+    Snapshot,
+    assert_exactly_once,
+    cli_env,
+    integration_inputs,
+    org_and_token,
+    served,
+    total,
+)
+
+pytestmark = [pytest.mark.faults, pytest.mark.emulator]
+
+LOCKED = "is being written by"
+
+
+@pytest.fixture
+def slow_emulator() -> Iterator[Emulator]:
+    # Each export takes two seconds, so that both processes are mid-import at the same time.
+    with Emulator(seed=29, job_delay=2.0, quota_per_hour=None) as running:
+        yield running
+
+
+def test_an_import_here_and_a_sync_in_another_process_lose_and_duplicate_nothing(
+    slow_emulator: Emulator, settings: service.Settings
+) -> None:
+    emulator = slow_emulator
+    org_id, token = org_and_token(emulator)
+    settings = replace(
+        settings,
+        circleci_url=emulator.base_url,
+        imports=replace(
+            settings.imports,
+            poll_every=timedelta(seconds=0.2),
+            posts_per_hour=1000,
+            gets_per_hour=1000,
+        ),
+    )
+    integration_id, _ = service.create_integration(settings, integration_inputs(org_id, token))
+    store = settings.store()
+    before = Snapshot.of(store, integration_id)
+    posts_before = emulator.requests.count(org_id=org_id, kind=USAGE_EXPORT_CREATE)
+    env = cli_env(
+        emulator,
+        settings.store_path,
+        token,
+        CIRCLECOST_POLL_SECONDS="0.2",
+        CIRCLECOST_QUOTA_PER_HOUR="1000",
+    )
+
+    with subprocess.Popen(
+        [str(CIRCLECOST), "sync", "--wait"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as other:
+        try:
+            here = service.sync_integrations(settings, token)["status"]
+        except StoreLocked as locked:
+            here = f"locked: {locked.message}"
+        out, err = other.communicate(timeout=120)
+
+    got = assert_exactly_once(emulator, store, integration_id)
+    there = "Stable" if other.returncode == 0 and "Stable" in out else f"exit {other.returncode}"
+    SCOREBOARD.fault(
+        "two imports at once (here + subprocess)",
+        f"(a) exact rows; here: {here[:6]}, there: {there}",
+        total(served(emulator, store, integration_id)),
+        got,
+    )
+    assert here == "Stable" or (here.startswith("locked: ") and LOCKED in here)
+    assert there == "Stable" or (other.returncode == 1 and LOCKED in err), err
+    assert "Stable" in (here, there)  # at least one of them got through
+    assert got.count >= total(before.rows).count
+    posts = emulator.requests.count(org_id=org_id, kind=USAGE_EXPORT_CREATE) - posts_before
+    assert 1 <= posts <= 2  # the current month, asked for by one process or by both

@@ -1,0 +1,577 @@
+"""Malformed input, generated and hand-written: CSV lines, UUIDs, prices, dates, windows, filters,
+oversize fields, bytes that are not UTF-8, download links and settings. Each one is refused with
+an error that names what is wrong (CirclecostError, ValueError or pydantic's ValidationError,
+and the client's UnsafeDownloadURL for links), and none of them changes the store."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import re
+import string
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from provider.circleci import CircleCIClient, UnsafeDownloadURL
+from provider.cli import main
+from provider.emulator import Emulator
+from provider.emulator.request_log import DOWNLOAD
+from provider.errors import CirclecostError
+from provider.models import IntegrationInputs, WorkspaceInputs, field_errors
+from provider.store import Store
+from provider.usage_columns import COLUMN_NAMES, USAGE_COLUMNS
+from provider.vql import COST_FIELDS, MAX_FILTER_LENGTH, TAG_COLUMNS, VQLError, compile_filter
+from provider.windows import Window, backfill_windows
+from tests.faults.support import SCOREBOARD, org_and_token, table_counts
+
+pytestmark = pytest.mark.faults
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+SAMPLE_PARTS = [DATA / "usage-export-part-1.csv.gz", DATA / "usage-export-part-2.csv.gz"]
+ORG_ID = "6513270e-269e-4d37-b2a7-4de452e6b438"
+OCTOBER = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC))
+HEADER = ",".join(COLUMN_NAMES)
+TYPED_COLUMNS = [name for name, kind in USAGE_COLUMNS if kind != "VARCHAR"]
+FUZZ = hypothesis_settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+# --- the harness: every case is counted, and must be refused clearly without a write --------
+
+
+def explained(error: BaseException) -> str:
+    """What a person would read about the error."""
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{field}: {reason}" for field, reason in field_errors(error))
+    return str(error)
+
+
+def refused(
+    attempt: Callable[[], object],
+    *,
+    mentions: Sequence[str],
+    store: Store | None = None,
+    kinds: tuple[type[BaseException], ...] = (CirclecostError, ValueError, ValidationError),
+) -> BaseException:
+    """Runs one malformed case: it must raise one of `kinds`, with a message that mentions
+    every one of `mentions`, and leave the store's tables as they were."""
+    SCOREBOARD.malformed_cases += 1
+    before = table_counts(store) if store is not None else None
+    try:
+        try:
+            attempt()
+        except kinds as error:
+            caught: BaseException = error
+        except Exception as other:
+            raise AssertionError(f"refused with {type(other).__name__}: {other}") from other
+        else:
+            raise AssertionError("the malformed input was accepted")
+        text = explained(caught)
+        missing = [word for word in mentions if word not in text]
+        assert not missing, f"the error does not mention {missing}: {text}"
+        if store is not None:
+            assert table_counts(store) == before
+    except AssertionError:
+        SCOREBOARD.malformed_failures += 1
+        raise
+    return caught
+
+
+@dataclass
+class LoadedStore:
+    """A store holding the sample export for October, and a folder for malformed parts."""
+
+    store: Store
+    integration_id: str
+    folder: Path
+    counter: Iterator[int]
+
+    def part(self, body: bytes, *, gzipped: bool = True) -> Path:
+        path = self.folder / f"part-{next(self.counter)}.csv{'.gz' if gzipped else ''}"
+        path.write_bytes(gzip.compress(body, mtime=0) if gzipped else body)
+        return path
+
+    def load(self, *paths: Path) -> Callable[[], object]:
+        return lambda: self.store.replace_window_rows(
+            self.integration_id, OCTOBER, "malformed-job", list(paths)
+        )
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> LoadedStore:
+    folder = tmp_path_factory.mktemp("malformed")
+    store = Store(folder / "store" / "costs.duckdb", writer_kind="pytest", lock_timeout=5.0)
+    store.migrate()
+    store.ensure_first_owner("ana")
+    record = store.insert_integration(ORG_ID, "sha256:0123456789abcdef", organization_name="x")
+    store.plan_windows(record.id, [OCTOBER])
+    store.replace_window_rows(record.id, OCTOBER, None, SAMPLE_PARTS)
+    return LoadedStore(store, record.id, folder, itertools.count(1))
+
+
+@pytest.fixture(scope="module")
+def base_fields() -> dict[str, str]:
+    """The raw fields of a plain job line of the sample (line 4 of part 1), by column."""
+    with gzip.open(SAMPLE_PARTS[0], "rt", encoding="utf-8", newline="") as lines:
+        line = [next(lines) for _ in range(4)][-1]
+    return dict(zip(COLUMN_NAMES, line.rstrip("\n").split(","), strict=True))
+
+
+def line_with(base: dict[str, str], **changes: str) -> str:
+    return ",".join({**base, **changes}.values())
+
+
+def half_of(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def csv_bytes(*lines: str | bytes, header: str = HEADER) -> bytes:
+    encoded = [line if isinstance(line, bytes) else line.encode("utf-8") for line in lines]
+    return b"\n".join([header.encode(), *encoded]) + b"\n"
+
+
+# --- CSV parts: hand-written ---------------------------------------------------------------
+
+BAD_VALUES = [
+    ("PIPELINE_NUMBER", "abc", "not a valid BIGINT"),
+    ("PARALLELISM", "two", "not a valid BIGINT"),
+    ("JOB_RUN_NUMBER", "99999999999999999999999", "not a valid BIGINT"),
+    ("JOB_RUN_SECONDS", "fast", "not a valid DOUBLE"),
+    ("MAX_CPU_UTILIZATION_PCT", "12%", "not a valid DOUBLE"),
+    ("COMPUTE_CREDITS", "12.5.1", "not a valid DECIMAL(18,6)"),
+    ("TOTAL_CREDITS", "1e400", "not a valid DECIMAL(18,6)"),
+    ("JOB_RUN_DATE", "2026-13-01", "not a valid DATE"),
+    ("JOB_RUN_DATE", "2026-02-30", "not a valid DATE"),
+    ("ORGANIZATION_CREATED_DATE", "yesterday", "not a valid DATE"),
+    ("JOB_RUN_STARTED_AT", "2026-10-01 25:00:00", "not a valid TIMESTAMP"),
+    ("PIPELINE_CREATED_AT", "10/01/2026 12:00", "not a valid TIMESTAMP"),
+    ("IS_WORKFLOW_SUCCESSFUL", "maybe", "not a valid BOOLEAN"),
+    ("IS_UNREGISTERED_USER", "2", "not a valid BOOLEAN"),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "problem"), BAD_VALUES)
+def test_a_value_that_does_not_fit_its_column_is_refused_naming_file_line_and_column(
+    loaded: LoadedStore, base_fields: dict[str, str], column: str, value: str, problem: str
+) -> None:
+    part = loaded.part(csv_bytes(line_with(base_fields, **{column: value})))
+    refused(
+        loaded.load(part),
+        mentions=[part.name, "line 2", column, problem],
+        store=loaded.store,
+    )
+
+
+def test_malformed_lines_and_headers_are_refused_naming_the_file_and_what_is_wrong(
+    loaded: LoadedStore, base_fields: dict[str, str]
+) -> None:
+    line = line_with(base_fields)
+    fields = line.split(",")
+    job_name = line_with(base_fields, JOB_NAME="{}").encode()
+    cases: list[tuple[bytes, bool, list[str]]] = [
+        (csv_bytes(",".join(fields[:-1])), True, ["line 2", "has 47 fields"]),
+        (csv_bytes(line + ",extra"), True, ["line 2", "has 49 fields"]),
+        (csv_bytes(line, ",".join(fields[:10])), True, ["line 3", "has 10 fields"]),
+        (csv_bytes(line_with(base_fields, VCS_BRANCH='"feature,x')), True, ["quote"]),
+        (csv_bytes(line_with(base_fields, VCS_BRANCH='"a"b')), True, ["after its closing quote"]),
+        (csv_bytes(line + "\\"), True, ["lone backslash"]),
+        (csv_bytes(job_name.replace(b"{}", b"bu\xffild")), True, ["line 2", "not UTF-8"]),
+        (csv_bytes(job_name.replace(b"{}", b"\xc0\xaf")), True, ["line 2", "not UTF-8"]),
+        (csv_bytes(job_name.replace(b"{}", b"x" * 3_000_000)), True, ["line 2"]),
+        (csv_bytes(line, header=HEADER.replace(",TOTAL_CREDITS", "")), True, ["TOTAL_CREDITS"]),
+        (csv_bytes(line, header=HEADER.replace("JOB_NAME", "JOB_ID")), True, ["repeats", "JOB_ID"]),
+        (csv_bytes(line, header=HEADER + ",COST_USD"), True, ["unknown column", "COST_USD"]),
+        (b"", True, ["empty"]),
+        (b"\xff\xfe\x00garbage", False, ["line 1"]),
+        (half_of(gzip.compress(csv_bytes(*[line] * 50))), False, ["not a complete gzip file"]),
+    ]
+    for body, gzipped, mentions in cases:
+        part = loaded.part(body, gzipped=gzipped)
+        refused(loaded.load(part), mentions=[part.name, *mentions], store=loaded.store)
+
+
+def test_a_bad_part_among_good_ones_loads_nothing_of_the_window(
+    loaded: LoadedStore, base_fields: dict[str, str]
+) -> None:
+    bad = loaded.part(csv_bytes(line_with(base_fields, PARALLELISM="many")))
+    refused(
+        loaded.load(*SAMPLE_PARTS, bad),
+        mentions=[bad.name, "PARALLELISM"],
+        store=loaded.store,
+    )
+
+
+# --- CSV parts: generated ------------------------------------------------------------------
+
+PLAIN_TEXT = st.text(
+    alphabet=string.ascii_letters + string.digits + "-_./:;@!?()[]{}#$%&*+=<>|~^", max_size=12
+)
+
+
+@FUZZ
+@given(fields=st.lists(PLAIN_TEXT, min_size=1, max_size=70).filter(lambda f: len(f) != 48))
+def test_generated_lines_with_the_wrong_number_of_fields_are_refused(
+    loaded: LoadedStore, fields: list[str]
+) -> None:
+    line = ",".join(fields)
+    if not line.strip():
+        line = ","  # a blank line is skipped, not malformed; two empty fields are malformed
+        fields = ["", ""]
+    part = loaded.part(csv_bytes(line))
+    refused(
+        loaded.load(part),
+        mentions=[part.name, "line 2", f"has {len(fields)} fields"],
+        store=loaded.store,
+    )
+
+
+@FUZZ
+@given(column=st.sampled_from(TYPED_COLUMNS), junk=PLAIN_TEXT)
+def test_generated_values_that_are_no_number_date_or_boolean_are_refused(
+    loaded: LoadedStore, base_fields: dict[str, str], column: str, junk: str
+) -> None:
+    value = junk + "#"  # no number, date, timestamp or boolean contains '#'
+    part = loaded.part(csv_bytes(line_with(base_fields, **{column: value})))
+    refused(loaded.load(part), mentions=[part.name, "line 2", column], store=loaded.store)
+
+
+@FUZZ
+@given(
+    column=st.sampled_from(["JOB_NAME", "VCS_BRANCH", "PROJECT_NAME", "WORKFLOW_NAME"]),
+    junk=st.binary(min_size=0, max_size=8).filter(lambda b: not set(b) & set(b',"\\\n\r')),
+    lead=st.sampled_from([b"\xff", b"\xfe", b"\xc0\x80", b"\xed\xa0\x80", b"\x80"]),
+)
+def test_generated_bytes_that_are_not_utf8_are_refused(
+    loaded: LoadedStore, base_fields: dict[str, str], column: str, junk: bytes, lead: bytes
+) -> None:
+    line = line_with(base_fields, **{column: "{}"}).encode().replace(b"{}", b"x" + lead + junk)
+    part = loaded.part(csv_bytes(line))
+    refused(loaded.load(part), mentions=[part.name, "not UTF-8"], store=loaded.store)
+
+
+@FUZZ
+@given(column=st.sampled_from(COLUMN_NAMES), text=PLAIN_TEXT)
+def test_generated_quotes_that_never_close_are_refused(
+    loaded: LoadedStore, base_fields: dict[str, str], column: str, text: str
+) -> None:
+    part = loaded.part(csv_bytes(line_with(base_fields, **{column: '"' + text})))
+    refused(loaded.load(part), mentions=[part.name, "quote"], store=loaded.store)
+
+
+# --- integration inputs: UUIDs, prices, dates, sizes ---------------------------------------
+
+BAD_ORG_IDS = [
+    "acme",
+    "",
+    "6513270e-269e-4d37-b2a7-4de452e6b43",
+    "6513270e-269e-4d37-b2a7-4de452e6b438x",
+    "00000000-0000-0000-0000-00000000000g",
+    "'; DROP TABLE usage; --",
+    "../../organization/gh%2Facme",
+    "6513270e-269e-4d37-b2a7-4de452e6b438\n6513270e",
+    "gh/acme",
+    "6513270e-269e-4d37-b2a7-4de452e6b438-6513270e",
+]
+BAD_PRICES = ["0", "-1", "-0", "abc", "NaN", "inf", "", "0.6.1", "1,5", "0x10"]
+BAD_DATES = [
+    "2027-02-30",
+    "2027-02-29",
+    "2027/01/01",
+    "tomorrow",
+    "20270101",
+    "2027-1-1",
+    "27-01-01",
+    "2027-13-01",
+    "2027-01-01T00:00:00",
+]
+
+
+def add(*args: str, env: dict[str, str]) -> Callable[[], object]:
+    """`circlecost integrations add ...` in this process; a failure becomes CirclecostError."""
+
+    def attempt() -> object:
+        result = CliRunner().invoke(main, ["integrations", "add", *args], env=env)
+        if result.exit_code == 1 and result.stderr.startswith("error: "):
+            raise CirclecostError(result.stderr.strip())
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result
+
+    return attempt
+
+
+def test_bad_organization_ids_prices_and_dates_are_refused_naming_the_field(
+    loaded: LoadedStore,
+) -> None:
+    env = {
+        "CIRCLECOST_STORE": str(loaded.store.path),
+        "CIRCLECOST_ACTOR": "ana",
+        "CIRCLECI_TOKEN": "CCIPAT_never_used_malformed",
+    }
+    for org_id in BAD_ORG_IDS:
+        refused(add("--org", org_id, env=env), mentions=["organization_id"], store=loaded.store)
+    for price in BAD_PRICES:
+        refused(
+            add("--org", ORG_ID, "--price", price, env=env),
+            mentions=["price_per_credit"],
+            store=loaded.store,
+        )
+    for day in BAD_DATES:
+        refused(
+            add("--org", ORG_ID, "--token-expires-on", day, env=env),
+            mentions=["token_expires_on", "YYYY-MM-DD"],
+            store=loaded.store,
+        )
+
+
+@pytest.mark.emulator
+def test_prices_the_store_cannot_hold_exactly_are_refused_naming_the_field(
+    loaded: LoadedStore, emulator: Emulator
+) -> None:
+    org_id, token = org_and_token(emulator)
+    env = {
+        "CIRCLECOST_STORE": str(loaded.store.path),
+        "CIRCLECOST_ACTOR": "ana",
+        "CIRCLECI_TOKEN": token,
+        "CIRCLECI_URL": emulator.base_url,
+    }
+    for price, problem in [
+        ("0.00000000001", "more than 10 decimal places"),
+        ("0.00060000000001", "more than 10 decimal places"),
+        ("123456789", "too large"),
+        ("1e10", "too large"),
+    ]:
+        refused(
+            add("--org", org_id, "--price", price, env=env),
+            mentions=["price_per_credit", problem],
+            store=loaded.store,
+        )
+
+
+def test_bad_tokens_and_circleci_urls_are_refused_naming_the_setting(loaded: LoadedStore) -> None:
+    env = {"CIRCLECOST_STORE": str(loaded.store.path), "CIRCLECOST_ACTOR": "ana"}
+    for token in ["CCIPAT_tökén", "CCIPAT_\x07bell", "CCIPAT_é_" + "x" * 40]:
+        refused(
+            add("--org", ORG_ID, env={**env, "CIRCLECI_TOKEN": token}),
+            mentions=["token:", "non-ASCII"],
+            store=loaded.store,
+        )
+    for url in ["http://circleci.example.com/api/v2", "ftp://circleci.com/api/v2", "https://"]:
+        refused(
+            add("--org", ORG_ID, env={**env, "CIRCLECI_TOKEN": "CCIPAT_x", "CIRCLECI_URL": url}),
+            mentions=["circleciUrl", "must be https"],
+            store=loaded.store,
+        )
+
+
+def test_out_of_range_and_oversize_inputs_are_refused_naming_the_field() -> None:
+    good = {"token": "CCIPAT_x", "organization_id": ORG_ID}
+    for changes, field in [
+        ({"backfill_months": 13}, "backfill_months"),
+        ({"backfill_months": -1}, "backfill_months"),
+        ({"backfill_months": "three"}, "backfill_months"),
+        ({"backfill_months": 2.5}, "backfill_months"),
+        ({"description": "x" * 1001}, "description"),
+        ({"token": ""}, "token"),
+        ({"token": " CCIPAT_x"}, "token"),
+        ({"token": "CCIPAT x"}, "token"),
+        ({"backfil_months": 3}, "backfil_months"),
+        ({"price_schedule": [{"effective_from": "2027-02-30", "price_per_credit": 1}]}, "price"),
+        ({"price_schedule": [{"effective_from": "2027-01-01", "price_per_credit": 0}]}, "price"),
+    ]:
+        refused(lambda c=changes: IntegrationInputs.model_validate({**good, **c}), mentions=[field])
+    for name in ["", "x" * 201]:
+        refused(lambda n=name: WorkspaceInputs(name=n), mentions=["name"])
+
+
+# --- windows ---------------------------------------------------------------------------------
+
+
+def test_windows_with_bad_bounds_are_refused_before_they_reach_the_ledger(
+    loaded: LoadedStore,
+) -> None:
+    now = datetime(2026, 11, 5, 12, tzinfo=UTC)
+    for months in (-1, 13, 100):
+        refused(
+            lambda m=months: backfill_windows(now, m), mentions=["backfill_months", str(months)]
+        )
+    naive = Window(datetime(2026, 9, 1), datetime(2026, 9, 30, 23, 59, 59))
+    for window, problem in [
+        (Window(OCTOBER.end, OCTOBER.start), "ends"),
+        (Window(OCTOBER.start, OCTOBER.start - timedelta(seconds=1)), "before it starts"),
+        (Window(OCTOBER.start, OCTOBER.end + timedelta(days=30)), "more than 31 days"),
+        (Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC)), "31 days"),
+        (naive, "timezone-aware"),
+    ]:
+        refused(
+            lambda w=window: loaded.store.plan_windows(loaded.integration_id, [OCTOBER, w]),
+            mentions=["window", problem],
+            store=loaded.store,
+        )
+        refused(
+            lambda w=window: loaded.store.reopen_window(loaded.integration_id, w),
+            mentions=["window", problem],
+            store=loaded.store,
+        )
+
+
+# --- report filters --------------------------------------------------------------------------
+
+BAD_FILTERS = [
+    ("costs.service = 'Compute", "no closing quote"),
+    ("costs.servce = 'Compute'", "costs.servce"),
+    ("costs.service =", "column"),
+    ("costs.service == 'Compute'", "column"),
+    ("costs.service = 'Compute' OR", "column"),
+    ("costs.service = 'Compute' AND AND costs.account = 'x'", "column"),
+    ("(costs.service = 'Compute'", "column"),
+    ("costs.service = 'Compute')", "column"),
+    ("costs.service IN ()", "column"),
+    ("costs.service NOT 'Compute'", "column"),
+    ("costs.service = Compute", "column"),
+    ("costs.service = 'a'); DROP TABLE usage; --", "column"),
+    ("1 = 1", "column"),
+    ("usage.JOB_ID = 'x'", "usage.JOB_ID"),
+    ("tags.name = 'circleci:nope' AND tags.value = 'x'", "circleci:nope"),
+    ("costs.service = 'Compute' -- comment", "column"),
+    ('costs.service = "Compute"', "column"),
+    ("costs.service = 'Compute' \x00", "column"),
+    ("costs.service = '" + "x" * MAX_FILTER_LENGTH + "'", "long"),
+    ("", "column"),
+]
+
+
+def test_malformed_filters_are_refused_pointing_at_the_column(loaded: LoadedStore) -> None:
+    for text, mention in BAD_FILTERS:
+        refused(lambda t=text: compile_filter(t), mentions=[mention], kinds=(VQLError,))
+
+
+FILTER_TEXT = st.text(max_size=80) | st.from_regex(
+    r"(costs\.\w+|tags\.(name|value)) ?(=|!=|IN|NOT IN|LIKE) ?('[^']*'?|\(.*)( AND | OR )?.*",
+    fullmatch=True,
+)
+SQL_WORDS = {*COST_FIELDS.values(), *TAG_COLUMNS.values(), "AND", "OR", "NOT", "IN", "LIKE"}
+SQL_WORDS |= {"IS", "NULL"}
+
+
+@hypothesis_settings(FUZZ, max_examples=100)
+@given(text=FILTER_TEXT)
+def test_generated_filters_compile_to_bound_parameters_or_are_refused(
+    loaded: LoadedStore, text: str
+) -> None:
+    SCOREBOARD.fuzzed_filters += 1
+    try:
+        compiled = compile_filter(text)
+    except VQLError as error:
+        refusal = error
+    else:
+        refusal = None
+    if refusal is not None:
+        assert refusal.message.startswith("filter error at column ")
+        return
+    # Only circlecost's own words reach the SQL; every value the filter holds is a parameter.
+    assert set(re.findall(r"[A-Za-z_]+", compiled.sql)) <= SQL_WORDS
+    assert set(re.sub(r"[A-Za-z_\s]", "", compiled.sql)) <= set("()?=!,")
+    before = table_counts(loaded.store)
+    totals = loaded.store.cost_totals(
+        ["service"], where=compiled.sql, where_params=list(compiled.params)
+    )
+    assert totals["total"]["credits"] >= 0
+    assert table_counts(loaded.store) == before
+
+
+# --- download links --------------------------------------------------------------------------
+
+UNSAFE_LINKS = [
+    ("http://s3.amazonaws.com/bucket/part-1.csv.gz?X-Amz-Signature=s", "not https"),
+    ("ftp://s3.amazonaws.com/part-1.csv.gz", "not https"),
+    ("https://10.0.0.1/part-1.csv.gz", "private"),
+    ("https://192.168.1.20/part-1.csv.gz", "private"),
+    ("https://172.16.5.4/part-1.csv.gz", "private"),
+    ("https://169.254.169.254/latest/meta-data/", "private"),
+    ("https://100.64.0.1/part-1.csv.gz", "private"),
+    ("https://[fc00::1]/part-1.csv.gz", "private"),
+    ("https://[fe80::1]/part-1.csv.gz", "private"),
+    ("https://0.0.0.0/part-1.csv.gz", "private"),
+    ("https://2130706433/part-1.csv.gz", "numeric address"),
+    ("https://0x7f.1/part-1.csv.gz", "numeric address"),
+    ("not a url at all", "not https"),
+]
+LOOPBACK_LINKS = [
+    "http://127.0.0.1:9/downloads/x/part-1.csv.gz",
+    "https://localhost/part-1.csv.gz",
+    "http://[::1]:9/part-1.csv.gz",
+    "http://127.1.2.3/part-1.csv.gz",
+]
+
+
+@pytest.mark.emulator
+def test_download_links_that_are_not_https_to_a_public_host_are_refused_unsent(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    target = tmp_path / "part.csv.gz"
+    checks: list[tuple[bool, str, str]] = [
+        (allow, url, why) for url, why in UNSAFE_LINKS for allow in (False, True)
+    ]
+    checks += [(False, url, "loopback") for url in LOOPBACK_LINKS]
+    for allow, url, why in checks:
+        with CircleCIClient(
+            "CCIPAT_links", base_url=emulator.base_url, allow_insecure_loopback_downloads=allow
+        ) as client:
+            error = refused(
+                lambda c=client, u=url: c.download_usage_export_part(u, target),
+                mentions=["Refusing download link", why],
+                kinds=(UnsafeDownloadURL,),
+            )
+        assert "X-Amz-Signature" not in str(error)
+        assert not target.exists()
+    assert emulator.requests.count(kind=DOWNLOAD) == 0
+
+
+# --- settings from the environment -----------------------------------------------------------
+
+BAD_ENVIRONMENT = [
+    ("CIRCLECOST_POLL_SECONDS", "abc"),
+    ("CIRCLECOST_POLL_SECONDS", "-1"),
+    ("CIRCLECOST_FIRST_POLL_SECONDS", "nan"),
+    ("CIRCLECOST_RETRY_SECONDS", "inf"),
+    ("CIRCLECOST_QUOTA_PER_HOUR", "0"),
+    ("CIRCLECOST_QUOTA_PER_HOUR", "1.5"),
+    ("CIRCLECOST_QUOTA_PER_HOUR", "ten"),
+    ("CIRCLECOST_LOCK_TIMEOUT_SECONDS", "soon"),
+    ("CIRCLECOST_LOCK_TIMEOUT_SECONDS", "-5"),
+    ("CIRCLECOST_CLOCK_OFFSET_SECONDS", "1 day"),
+]
+
+
+def test_bad_settings_in_the_environment_are_refused_naming_the_variable(
+    loaded: LoadedStore,
+) -> None:
+    for name, value in BAD_ENVIRONMENT:
+
+        def status(n: str = name, v: str = value) -> Any:
+            result = CliRunner().invoke(
+                main, ["status"], env={"CIRCLECOST_STORE": str(loaded.store.path), n: v}
+            )
+            if result.exit_code == 1 and result.stderr.startswith("error: "):
+                raise CirclecostError(result.stderr.strip())
+            if result.exception is not None and not isinstance(result.exception, SystemExit):
+                raise result.exception
+            return result
+
+        refused(status, mentions=[name, repr(value)], store=loaded.store)
