@@ -495,6 +495,21 @@ AUDITED_INPUTS = (
 )
 
 
+def audit_value(value: Any) -> Any:
+    """A JSON-friendly rendering of an input value for the audit log."""
+    if value is None:
+        return None
+    if isinstance(value, tuple):  # the price schedule
+        return [
+            {
+                "effective_from": str(entry.effective_from),
+                "price_per_credit": str(entry.price_per_credit),
+            }
+            for entry in value
+        ]
+    return str(value)
+
+
 def audit_fields(old: IntegrationInputs | None, new: IntegrationInputs) -> dict[str, Any]:
     """The changed inputs, never the token itself (only its fingerprint)."""
     fields: dict[str, Any] = {}
@@ -502,7 +517,7 @@ def audit_fields(old: IntegrationInputs | None, new: IntegrationInputs) -> dict[
         before = getattr(old, name) if old else None
         after = getattr(new, name)
         if before != after:
-            fields[name] = [None if before is None else str(before), str(after)]
+            fields[name] = [audit_value(before), audit_value(after)]
     new_token = new.token.get_secret_value()
     if old is None or old.token.get_secret_value() != new_token:
         fields["token_fingerprint"] = [
