@@ -12,8 +12,9 @@ character. No single CSV reader setting reads all of that, so every line takes o
   function as it filters it out; those lines are parsed exactly here (field by field, joining a
   record that continues on the next line), then cast by the same SQL and inserted.
 
-One scan serves both paths: a second one, for the slow path's lines alone, decompressed and
-read the whole export again, a fifth of the load's CPU for 1 % of its rows.
+One INSERT reads every part, in lanes: a lane is a few parts read one after another by one of
+DuckDB's threads, one lane per thread. One scan serves both paths: a second one, for the slow
+path's lines alone, decompressed and read the whole export again, a fifth of the load's CPU.
 
 Both happen inside the caller's transaction. Anything neither path can read (a wrong field
 count, a bad number or date, text that is not UTF-8) raises `CsvFormatError` naming the file
@@ -59,10 +60,6 @@ LOAD_SETTINGS: Final = (
     # A load of several seconds would otherwise draw DuckDB's progress bar on our output.
     "SET enable_progress_bar = false",
 )
-# A part read by an INSERT statement holds a ~30 MB reader buffer from the statement's start:
-# 40 parts in one statement ran out of memory. Two parts per core keep every thread busy (one
-# thread reads a part: numbering its lines keeps it in order).
-PARTS_PER_STATEMENT_PER_CORE: Final = 2
 # The SQL name under which the fast insert's scan calls `_SlowLines.set_aside`.
 SET_ASIDE_FUNCTION: Final = "circlecost_set_aside"
 
@@ -113,6 +110,7 @@ class Part:
     number: int  # 1-based, as in usage.source_part
     compressed: bool
     positions: Mapping[str, int]  # column name -> 1-based field position
+    size: int  # bytes in the file, to share the parts fairly between DuckDB's threads
 
     @property
     def compression(self) -> str:
@@ -149,11 +147,13 @@ def open_part(path: Path, number: int) -> Part:
     try:
         with path.open("rb") as raw:
             compressed = raw.read(2) == GZIP_MAGIC
+        size = path.stat().st_size
         header = _read_header(path, compressed)
     except (OSError, EOFError, UnicodeDecodeError) as err:
         raise CsvFormatError(path, 1, f"cannot read the header row ({err})") from err
     names = _header_names(path, header)
-    return Part(path, number, compressed, {name: index for index, name in enumerate(names, 1)})
+    positions = {name: index for index, name in enumerate(names, 1)}
+    return Part(path, number, compressed, positions, size)
 
 
 def _read_header(path: Path, compressed: bool) -> str:
@@ -208,14 +208,43 @@ def load_parts(con: duckdb.DuckDBPyConnection, paths: Sequence[Path], target: Ta
     """
     parts = [open_part(path, number) for number, path in enumerate(paths, 1)]
     slow_lines = _SlowLines()
-    with _set_aside_function(con, slow_lines):
-        batch = PARTS_PER_STATEMENT_PER_CORE * _duckdb_threads(con)
-        for first in range(0, len(parts), batch):
-            _insert_fast(con, parts[first : first + batch], target)
+    if parts:
+        with _set_aside_function(con, slow_lines):
+            _insert_fast(con, lanes(parts, _duckdb_threads(con)), target)
     records = parse_pending(parts, slow_lines.in_file_order())
     if records:
         _insert_records(con, records, target)
     return _summarize(con, target, len(records))
+
+
+def lanes(parts: Sequence[Part], count: int) -> list[list[Part]]:
+    """The parts shared into about `count` lanes of similar size, each lane in part order.
+
+    A lane is read by one DuckDB thread, part after part (numbering lines keeps it on one), so
+    one lane per thread is the parallelism. Measured on 1M rows: one lane per part ran out of
+    memory at 40 parts (each held a reader and a partial row group); two lanes per thread were
+    no faster than one. A lane holds parts of one header layout and compression (one read_csv
+    reads it), and never the same file twice (a part starts where the file name changes).
+    """
+    layouts: dict[tuple[bool, tuple[int, ...]], list[Part]] = {}
+    for part in parts:
+        layout = tuple(part.positions[name] for name in COLUMN_NAMES)
+        layouts.setdefault((part.compressed, layout), []).append(part)
+    result: list[list[Part]] = []
+    for alike in layouts.values():
+        shared: list[list[Part]] = [[] for _ in range(min(count, len(alike)))]
+        sizes = [0] * len(shared)
+        for part in sorted(alike, key=lambda part: part.size, reverse=True):
+            free = [i for i, lane in enumerate(shared) if part.path not in {p.path for p in lane}]
+            if not free:
+                shared.append([])
+                sizes.append(0)
+                free = [len(shared) - 1]
+            lightest = min(free, key=lambda i: sizes[i])
+            shared[lightest].append(part)
+            sizes[lightest] += part.size
+        result.extend(sorted(lane, key=lambda part: part.number) for lane in shared)
+    return result
 
 
 class _SlowLines:
@@ -258,27 +287,43 @@ def _duckdb_threads(con: duckdb.DuckDBPyConnection) -> int:
     return max(1, int(row[0])) if row else 1
 
 
-def _lines_sql(part: Part) -> tuple[str, list[Any]]:
-    """Every non-blank line of a part, numbered as in the file (the header is line 1)."""
-    sql = (
-        f"SELECT {part.number} AS source_part, row_number() OVER () + 1 AS source_line, line "
+def _lines_sql(lane: Sequence[Part]) -> tuple[str, list[Any]]:
+    """Every non-blank line of the lane's parts, numbered as in its file (the header is line 1).
+
+    One thread reads the parts one after another: an empty OVER () follows the scan order by
+    design (DuckDB keeps such a pipeline in order whatever preserve_insertion_order says), and
+    a part's lines count from the row where the file name changes.
+    """
+    at_file_start = "CASE WHEN filename IS DISTINCT FROM previous THEN {} END"
+    so_far = "OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    numbers = "[" + ", ".join(str(part.number) for part in lane) + "]"
+    scan = (
+        "SELECT filename, line, row_number() OVER () AS row, lag(filename) OVER () AS previous "
         "FROM read_csv(?, columns = {'line': 'VARCHAR'}, header = true, auto_detect = false, "
-        "delim = ?, quote = '', escape = '', compression = ?, strict_mode = true)"
+        "delim = ?, quote = '', escape = '', compression = ?, strict_mode = true, "
+        "filename = true)"
     )
-    return f"SELECT * FROM ({sql}) WHERE line IS NOT NULL", [
-        str(part.path),
-        LINE_DELIMITER,
-        part.compression,
-    ]
+    numbered = (
+        f"SELECT line, row - max({at_file_start.format('row')}) {so_far} + 2 AS source_line, "
+        f"max({at_file_start.format('list_position(?, filename)')}) {so_far} AS file "
+        f"FROM ({scan})"
+    )
+    sql = (
+        f"SELECT CASE WHEN file IS NULL THEN error('a part was read under another name') "
+        f"ELSE {numbers}[file] END AS source_part, source_line, line "
+        f"FROM ({numbered}) WHERE line IS NOT NULL"
+    )
+    paths = [str(part.path) for part in lane]
+    return sql, [paths, paths, LINE_DELIMITER, lane[0].compression]
 
 
-def _split_lines_sql(part: Part, *, set_aside: bool = False) -> tuple[str, list[Any]]:
-    """The part's fast-path lines, each split on every comma into `f`.
+def _split_lines_sql(lane: Sequence[Part], *, set_aside: bool = False) -> tuple[str, list[Any]]:
+    """The lane's fast-path lines, each split on every comma into `f`.
 
     With `set_aside`, each line the filter drops goes to SET_ASIDE_FUNCTION: a CASE branch
     runs only for the rows its condition selects, so the function sees the slow lines alone.
     """
-    lines, params = _lines_sql(part)
+    lines, params = _lines_sql(lane)
     slow = _NEEDS_SLOW_PATH_SQL
     if set_aside:
         slow = (
@@ -292,9 +337,9 @@ def _split_lines_sql(part: Part, *, set_aside: bool = False) -> tuple[str, list[
     return sql, params
 
 
-def _fast_lines_sql(part: Part) -> tuple[str, list[Any]]:
+def _fast_lines_sql(lane: Sequence[Part]) -> tuple[str, list[Any]]:
     """The fast-path lines; one without exactly 48 fields fails the insert (then diagnosed)."""
-    split, params = _split_lines_sql(part, set_aside=True)
+    split, params = _split_lines_sql(lane, set_aside=True)
     sql = (
         f"SELECT source_part, source_line, CASE WHEN len(f) = {FIELD_COUNT} THEN f "
         "ELSE error('a line has the wrong number of fields') END AS f "
@@ -303,10 +348,10 @@ def _fast_lines_sql(part: Part) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def _fast_select(part: Part) -> tuple[str, list[Any]]:
-    fast, params = _fast_lines_sql(part)
+def _fast_select(lane: Sequence[Part]) -> tuple[str, list[Any]]:
+    fast, params = _fast_lines_sql(lane)
     columns = ", ".join(
-        f"{_typed(_fast_field(part, name), kind)} AS {name}" for name, kind in USAGE_COLUMNS
+        f"{_typed(_fast_field(lane[0], name), kind)} AS {name}" for name, kind in USAGE_COLUMNS
     )
     return f"SELECT source_part, source_line, {columns} FROM ({fast})", params
 
@@ -319,12 +364,14 @@ def _typed(value_sql: str, kind: str) -> str:
     return value_sql if kind == "VARCHAR" else f"CAST({value_sql} AS {kind})"
 
 
-def _insert_fast(con: duckdb.DuckDBPyConnection, parts: Sequence[Part], target: Target) -> None:
+def _insert_fast(
+    con: duckdb.DuckDBPyConnection, lanes: Sequence[Sequence[Part]], target: Target
+) -> None:
     selects, params = [], target.constants()
-    for part in parts:
-        sql, part_params = _fast_select(part)
+    for lane in lanes:
+        sql, lane_params = _fast_select(lane)
         selects.append(sql)
-        params.extend(part_params)
+        params.extend(lane_params)
     try:
         con.execute(
             "INSERT INTO usage BY NAME SELECT ? AS integration_id, ? AS window_start, "
@@ -332,7 +379,7 @@ def _insert_fast(con: duckdb.DuckDBPyConnection, parts: Sequence[Part], target: 
             params,
         )
     except duckdb.Error as err:
-        found = diagnose_parts(parts, err)
+        found = diagnose_parts([part for lane in lanes for part in lane], err)
         if found is None:
             raise  # not the data's fault (disk, memory): the store reports it
         raise found from err
@@ -503,7 +550,7 @@ def diagnose_parts(parts: Sequence[Part], err: duckdb.Error) -> CsvFormatError |
 
 
 def _first_bad_fast_line(scratch: duckdb.DuckDBPyConnection, part: Part) -> CsvFormatError | None:
-    split, params = _split_lines_sql(part)
+    split, params = _split_lines_sql([part])
     tests = [(name, kind, _fast_field(part, name)) for name, kind in _TYPED_COLUMNS]
     try:
         miscounted = scratch.execute(

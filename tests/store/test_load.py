@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from provider import csvload
 from provider.csvload import CsvFormatError
 from provider.store import Integration, Store
 
@@ -268,3 +269,30 @@ def test_truncated_gzip_part_fails_the_window_and_keeps_previous_rows(
 
     assert caught.value.path == truncated
     assert usage_rows(store, loaded.id) == 401
+
+
+def test_parts_read_one_after_another_keep_their_own_numbers(
+    store: Store,
+    integration: Integration,
+    write_part: WritePart,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(csvload, "_duckdb_threads", lambda con: 2)
+    parts = [write_part({}, {"JOB_NAME": f'"job,{n}"'}, "", {}) for n in range(5)]
+    parts += [write_part(), parts[0]]  # a part with no rows, and a part listed twice
+
+    result = store.replace_window_rows(integration.id, NOVEMBER, None, parts)
+
+    with store.reader() as con:
+        slow = con.execute(
+            "SELECT source_part, source_line, JOB_NAME FROM usage WHERE JOB_NAME LIKE 'job,%' "
+            "ORDER BY 1"
+        ).fetchall()
+        lines = con.execute(
+            "SELECT source_part, list(source_line ORDER BY source_line) FROM usage "
+            "GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert len(csvload.lanes([csvload.open_part(path, 1) for path in parts], 2)) == 2
+    assert (result.rows, result.slow_path_rows) == (18, 6)
+    assert slow == [(n + 1, 3, f"job,{n}") for n in range(5)] + [(7, 3, "job,0")]
+    assert lines == [(number, [2, 3, 5]) for number in (1, 2, 3, 4, 5, 7)]
