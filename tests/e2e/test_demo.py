@@ -13,15 +13,13 @@ import pytest
 from provider import render, reports
 from provider.emulator import Emulator
 from provider.store import Store
+from provider.usage_columns import CREDIT_SERVICES
 from tests.pulumi_support import REPO
 
 pytestmark = pytest.mark.e2e
 
 PRICES = {"acme": Decimal("0.0006"), "globex": Decimal("0.0005")}  # as in Pulumi.demo.yaml
-CREDITS = (
-    "COMPUTE_CREDITS", "DLC_CREDITS", "USER_CREDITS", "STORAGE_CREDITS",
-    "NETWORK_CREDITS", "LEASE_CREDITS", "LEASE_OVERAGE_CREDITS", "IPRANGES_CREDITS",
-)  # fmt: skip
+CREDITS = tuple(column for column, _service in CREDIT_SERVICES)  # the 8 components
 
 
 def run_demo(demo_dir: Path) -> subprocess.CompletedProcess[str]:

@@ -13,15 +13,13 @@ from pulumi import automation as auto
 
 from provider.emulator import Emulator
 from provider.store import Store
+from provider.usage_columns import CREDIT_SERVICES
 from tests.e2e.stack_support import ReferenceStack, reference_stack
 from tests.pulumi_support import export_state_without_secrets, state_files_text
 
 pytestmark = pytest.mark.e2e
 
-CREDITS = (
-    "COMPUTE_CREDITS", "DLC_CREDITS", "USER_CREDITS", "STORAGE_CREDITS",
-    "NETWORK_CREDITS", "LEASE_CREDITS", "LEASE_OVERAGE_CREDITS", "IPRANGES_CREDITS",
-)  # fmt: skip
+CREDITS = tuple(column for column, _service in CREDIT_SERVICES)  # the 8 components
 
 
 @pytest.fixture

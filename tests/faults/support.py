@@ -23,18 +23,10 @@ from provider.emulator import Emulator
 from provider.importer import ImportSettings
 from provider.models import IntegrationInputs
 from provider.store import Store
+from provider.usage_columns import CREDIT_SERVICES
 
 CIRCLECOST = Path(sys.executable).parent / "circlecost"
-CREDIT_COLUMNS = (
-    "COMPUTE_CREDITS",
-    "DLC_CREDITS",
-    "USER_CREDITS",
-    "STORAGE_CREDITS",
-    "NETWORK_CREDITS",
-    "LEASE_CREDITS",
-    "LEASE_OVERAGE_CREDITS",
-    "IPRANGES_CREDITS",
-)
+CREDIT_COLUMNS = tuple(column for column, _service in CREDIT_SERVICES)  # the 8 components
 CREDITS_SQL = " + ".join(f"coalesce({column}, 0)" for column in CREDIT_COLUMNS)
 FAST = ImportSettings(
     first_poll_after=timedelta(0),

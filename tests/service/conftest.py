@@ -13,6 +13,7 @@ import pytest
 from provider import service
 from provider.emulator import Emulator
 from provider.importer import ImportSettings
+from provider.usage_columns import CREDIT_SERVICES
 from provider.windows import backfill_windows
 
 FAST = ImportSettings(
@@ -59,16 +60,7 @@ def expected_credits(
     return rows, credits
 
 
-CREDIT_COLUMNS = (
-    "COMPUTE_CREDITS",
-    "DLC_CREDITS",
-    "USER_CREDITS",
-    "STORAGE_CREDITS",
-    "NETWORK_CREDITS",
-    "LEASE_CREDITS",
-    "LEASE_OVERAGE_CREDITS",
-    "IPRANGES_CREDITS",
-)
+CREDIT_COLUMNS = tuple(column for column, _service in CREDIT_SERVICES)  # the 8 components
 
 
 def as_actor(settings: service.Settings, actor: str) -> service.Settings:
