@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,12 @@ from pulumi_policy import (
 )
 
 from policies import rules
+from provider.service import clock_from_environment
 
 
-def today() -> Any:
-    return datetime.now(UTC).date()
+def today() -> date:
+    """Today on circlecost's clock: the one the provider reads, so both agree on expiry."""
+    return clock_from_environment()().date()
 
 
 def integration_inputs(args: ResourceValidationArgs) -> dict[str, Any] | None:

@@ -33,23 +33,30 @@ class TokenUse:
 
 
 def shared_tokens(uses: Iterable[TokenUse]) -> list[str]:
-    """circlecost-dedicated-token: no two integrations may share one CircleCI token."""
-    first_user: dict[str, str] = {}
-    messages = []
+    """circlecost-dedicated-token: no two integrations may share one CircleCI token.
+
+    One message per shared token, naming its integrations in sorted order, and the messages
+    sorted too: Pulumi registers resources in no fixed order, and a reviewer (or a test) must
+    see the same text on every run.
+    """
+    users: dict[str, set[str]] = {}
     for use in uses:
-        if not use.token:
-            continue
-        key = fingerprint(use.token)
-        if key in first_user:
-            messages.append(
-                f"Integrations '{first_user[key]}' and '{use.resource}' use the same CircleCI "
-                f"token ({key}). Give each integration its own dedicated personal API token: "
-                "create one in CircleCI (User Settings → Personal API Tokens), store it with "
-                "`pulumi config set --secret`, then `pulumi up`."
-            )
-        else:
-            first_user[key] = use.resource
-    return messages
+        if use.token:
+            users.setdefault(fingerprint(use.token), set()).add(use.resource)
+    shared = sorted((sorted(names), key) for key, names in users.items() if len(names) > 1)
+    return [
+        f"Integrations {quoted_list(names)} use the same CircleCI token ({key}). Give each "
+        "integration its own dedicated personal API token: create one in CircleCI (User "
+        "Settings → Personal API Tokens), store it with `pulumi config set --secret`, then "
+        "`pulumi up`."
+        for names, key in shared
+    ]
+
+
+def quoted_list(names: list[str]) -> str:
+    """'a' and 'b'; 'a', 'b' and 'c'."""
+    quoted = [f"'{name}'" for name in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
 
 
 ROTATE_HOWTO = (

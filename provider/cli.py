@@ -20,8 +20,15 @@ import click
 
 from provider import service
 from provider.errors import CirclecostError
+from provider.importer import ImportReport, Status, TokenRejected
 
 EPILOG_STORE = "The store is --store, else CIRCLECOST_STORE, else .circlecost/costs.duckdb."
+# CircleCI's usage export quota refills over an hour: one full cycle fits in the default wait.
+DEFAULT_WAIT_SECONDS = 3600
+NEW_TOKEN_HINT = (
+    "create a new personal API token of an organization admin in CircleCI (User Settings → "
+    "Personal API Tokens) and put it in CIRCLECI_TOKEN"
+)
 
 
 class Context:
@@ -86,6 +93,105 @@ def integrations() -> None:
     """Add, list and remove CircleCI integrations (for use without Pulumi)."""
 
 
+def timeout_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--timeout",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"With --wait: give up after this many seconds [default: {DEFAULT_WAIT_SECONDS}]; "
+        "a later `circlecost sync` continues.",
+    )(command)
+
+
+def import_budget(wait: bool, timeout: int | None) -> timedelta:
+    """How long the import may run: a single pass without --wait."""
+    if not wait:
+        if timeout is not None:
+            raise click.UsageError("--timeout only applies with --wait")
+        return timedelta(0)
+    return timedelta(seconds=timeout or DEFAULT_WAIT_SECONDS)
+
+
+class ImportProgress:
+    """What --wait sees of the import: the latest report and, when stderr is no terminal, one
+    line per change, so that CI logs show progress. A terminal shows the importer's own lines.
+
+    Only unfinished states are shown: the command's last line says how the import ended.
+    """
+
+    def __init__(self) -> None:
+        self.show_lines = not sys.stderr.isatty()
+        self.last_line = ""
+        self.report: ImportReport | None = None
+
+    def __call__(self, organization_name: str, report: ImportReport) -> None:
+        self.report = report
+        line = f"{organization_name}: {report.status} — {report.detail}"
+        if self.show_lines and report.status == Status.IMPORTING and line != self.last_line:
+            click.echo(line, err=True)
+            self.last_line = line
+
+
+def require_stable(
+    settings: service.Settings,
+    outputs: dict[str, Any],
+    report: ImportReport | None,
+    budget: timedelta,
+) -> None:
+    """--wait succeeds once the import is Stable; anything else ends it with the reason."""
+    name, status, detail = outputs["organization_name"], outputs["status"], outputs["status_detail"]
+    if status == Status.STABLE:
+        return
+    if status != Status.IMPORTING:  # nothing is left to do: windows failed for good
+        raise CirclecostError(
+            f"{name} is {status}: {detail}",
+            hint="`circlecost sync --wait` retries the windows that failed",
+        )
+    if report is not None and report.refused_links:
+        raise CirclecostError(
+            f"{name} cannot continue: {report.refused_links[0]}", hint=refused_link_hint(settings)
+        )
+    raise CirclecostError(
+        still_importing(name, report, budget),
+        hint="a later `circlecost sync --wait` continues with the same export jobs; "
+        "a larger --timeout waits longer",
+    )
+
+
+def refused_link_hint(settings: service.Settings) -> str:
+    if not settings.allow_loopback_downloads:
+        return (
+            "links to this machine, such as the emulator's, need "
+            "CIRCLECOST_ALLOW_LOOPBACK_DOWNLOADS=1; set it, then `circlecost sync --wait` "
+            "continues with the same export jobs"
+        )
+    return (
+        "CircleCI's download links must be https to a public host; `circlecost sync --wait` asks "
+        "for fresh ones, and a link refused again is worth reporting"
+    )
+
+
+def still_importing(name: str, report: ImportReport | None, budget: timedelta) -> str:
+    """The import stops waiting as soon as its next step falls after the timeout."""
+    if report is None:
+        return f"{name} is still Importing after --timeout {budget.total_seconds():.0f} s"
+    shown = ", ".join(str(window) for window in report.missing[:3])
+    more = len(report.missing) - 3
+    missing = shown + (f" and {more} more" if more > 0 else "")
+    text = (
+        f"{name} is still Importing: {report.loaded_windows} of "
+        f"{report.loaded_windows + report.open_windows + report.failed_windows} window(s) "
+        f"imported, still missing {missing or 'none'}"
+    )
+    if report.next_action_at is None:
+        return text
+    return (
+        f"{text}; the next step ({report.waiting_for}) is due at "
+        f"{report.next_action_at:%Y-%m-%d %H:%M:%S} UTC, after the --timeout of "
+        f"{budget.total_seconds():.0f} s"
+    )
+
+
 def token_from_env() -> str:
     token = os.environ.get("CIRCLECI_TOKEN", "")
     if not token:
@@ -104,6 +210,7 @@ def token_from_env() -> str:
 @click.option("--token-expires-on", default=None, help="YYYY-MM-DD the token expires.")
 @click.option("--circleci-url", envvar="CIRCLECI_URL", default=None, help="CircleCI API base URL.")
 @click.option("--wait/--no-wait", default=False, help="Wait until the import is Stable.")
+@timeout_option
 @pass_context
 def integrations_add(
     context: Context,
@@ -114,8 +221,12 @@ def integrations_add(
     token_expires_on: str | None,
     circleci_url: str | None,
     wait: bool,
+    timeout: int | None,
 ) -> None:
     """Add an integration; the token comes from CIRCLECI_TOKEN.
+
+    With --wait it exits 0 once the import is Stable, and 1 with the reason when the import
+    cannot go on or the --timeout passes.
 
     \b
     Example:
@@ -139,16 +250,23 @@ def integrations_add(
     except ValidationError as error:
         field, reason = field_errors(error)[0]
         raise CirclecostError(f"{field}: {reason}") from None
-    settings = context.settings
+    budget = import_budget(wait, timeout)
+    settings = replace(context.settings, create_timeout=budget)
     if circleci_url:
         settings = replace(settings, circleci_url=circleci_url)
-    if not wait:
-        settings = replace(settings, create_timeout=timedelta(seconds=0))
-    integration_id, outputs = service.create_integration(settings, inputs)
+    progress = ImportProgress()
+    try:
+        integration_id, outputs = service.create_integration(
+            settings, inputs, watch=progress if wait else None
+        )
+    except TokenRejected as rejected:
+        raise CirclecostError(rejected.message, hint=NEW_TOKEN_HINT) from None
     click.echo(
         f"{integration_id}  {outputs['organization_name']}  "
         f"{outputs['status']}: {outputs['status_detail']}"
     )
+    if wait:
+        require_stable(settings, outputs, progress.report, budget)
 
 
 @integrations.command("list")
@@ -208,24 +326,33 @@ def status_rows(settings: service.Settings) -> list[dict[str, Any]]:
 
 @main.command()
 @click.option("--wait/--no-wait", default=False, help="Wait until every window is loaded.")
+@timeout_option
 @click.option("--circleci-url", envvar="CIRCLECI_URL", default=None, help="CircleCI API base URL.")
 @pass_context
-def sync(context: Context, wait: bool, circleci_url: str | None) -> None:
+def sync(context: Context, wait: bool, timeout: int | None, circleci_url: str | None) -> None:
     """Refresh the integration whose token is in CIRCLECI_TOKEN (the daily refresh).
+
+    With --wait it exits 0 once the import is Stable, and 1 with the reason when the import
+    cannot go on or the --timeout passes.
 
     \b
     Example:
-      CIRCLECI_TOKEN=... circlecost sync --wait
+      CIRCLECI_TOKEN=... circlecost sync --wait --timeout 1800
     """
-    settings = context.settings
+    budget = import_budget(wait, timeout)
+    settings = replace(context.settings, create_timeout=budget)
     if circleci_url:
         settings = replace(settings, circleci_url=circleci_url)
-    if not wait:
-        settings = replace(settings, create_timeout=timedelta(seconds=0))
-    else:
-        settings = replace(settings, create_timeout=timedelta(days=1))
-    outputs = service.sync_integrations(settings, token_from_env())
+    progress = ImportProgress()
+    try:
+        outputs = service.sync_integrations(
+            settings, token_from_env(), watch=progress if wait else None
+        )
+    except TokenRejected as rejected:
+        raise CirclecostError(rejected.message, hint=NEW_TOKEN_HINT) from None
     click.echo(f"{outputs['organization_name']}: {outputs['status']}: {outputs['status_detail']}")
+    if wait:
+        require_stable(settings, outputs, progress.report, budget)
 
 
 @main.command()

@@ -10,7 +10,9 @@ polled, so a crash or Ctrl-C resumes with the same job instead of spending quota
 A window's rows are replaced in one store transaction together with marking it loaded, so a
 crash at any point leaves either the previous rows or the new ones, never both or neither.
 Requests are counted in the store before they are sent: every process shares one budget of
-POSTs and GETs per organization per hour.
+POSTs and GETs per organization per hour. A download link the client refuses (http to this
+machine without the opt-in, say) holds its window until a later run: within one run the answer
+cannot change, and asking again would only spend quota.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from provider.circleci import (
     InvalidToken,
     NotGzipError,
     RateLimited,
+    UnsafeDownloadURL,
     UsageExportJob,
 )
 from provider.errors import CirclecostError
@@ -78,12 +81,23 @@ class ImportStopped(CirclecostError):
         self.status = status
 
 
+class TokenRejected(ImportStopped):
+    """HTTP 401: the token is invalid, expired or revoked."""
+
+
+class NotAnAdmin(ImportStopped):
+    """HTTP 403 or 404 on a usage export: the token's user is no admin of the organization."""
+
+
 @dataclass
 class StepOutcome:
     """What one pass over the ledger did, and when the next useful action is allowed."""
 
     loaded: list[Window] = field(default_factory=list)
     failed: list[Window] = field(default_factory=list)
+    # Windows whose download link this client refuses: no wait in this run can change that.
+    refused_links: list[str] = field(default_factory=list)
+    open_at_start: list[Window] = field(default_factory=list)
     next_action_at: datetime | None = None
     waiting_for: str = ""
 
@@ -101,6 +115,9 @@ class ImportReport:
     open_windows: int
     failed_windows: int
     next_action_at: datetime | None
+    waiting_for: str
+    refused_links: tuple[str, ...]
+    missing: tuple[Window, ...]  # the windows still open after the step
 
 
 class Importer:
@@ -117,6 +134,7 @@ class Importer:
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         progress: Callable[[str], None] | None = None,
+        on_report: Callable[[ImportReport], None] | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -126,14 +144,20 @@ class Importer:
         self.clock = clock
         self.sleep = sleep
         self.progress = progress or terminal_progress()
+        self.on_report = on_report or (lambda _report: None)
+        # Why this client refused a window's download link. Its rules stay the same while it
+        # runs, so the window waits for a later run (which asks CircleCI for fresh links).
+        self.refused: dict[Window, str] = {}
 
     # --- driving ------------------------------------------------------------------------------
 
     def run(self, deadline: datetime | None = None) -> ImportReport:
-        """Import until nothing is open or `deadline` passes; sleep between allowed actions."""
+        """Import until nothing is open, nothing open can move in this run, or the next action
+        falls after `deadline`; sleep between allowed actions. `on_report` hears every pass."""
         while True:
             outcome = self.step()
             report = self.report(outcome)
+            self.on_report(report)
             if report.open_windows == 0 or outcome.next_action_at is None:
                 return report
             if deadline is None or outcome.next_action_at > deadline:
@@ -148,6 +172,7 @@ class Importer:
         outcome = StepOutcome()
         try:
             for task in self.store.open_windows(self.integration_id):
+                outcome.open_at_start.append(task.window)
                 self.advance(task, outcome)
         except ImportStopped as stop:
             self.store.set_import_status(self.integration_id, stop.status, str(stop))
@@ -164,7 +189,18 @@ class Importer:
         first_failure = self.first_failure() if failed else None
         status, detail = summarize(loaded, open_, failed, outcome, first_failure)
         self.store.set_import_status(self.integration_id, status, detail)
-        return ImportReport(status, detail, loaded, open_, failed, outcome.next_action_at)
+        done = {*outcome.loaded, *outcome.failed}
+        return ImportReport(
+            status,
+            detail,
+            loaded,
+            open_,
+            failed,
+            outcome.next_action_at,
+            outcome.waiting_for,
+            tuple(outcome.refused_links),
+            tuple(window for window in outcome.open_at_start if window not in done),
+        )
 
     def first_failure(self) -> str | None:
         """The oldest window that failed for good, and why: what a status detail shows."""
@@ -180,6 +216,9 @@ class Importer:
     # --- one window ---------------------------------------------------------------------------
 
     def advance(self, task: WindowTask, outcome: StepOutcome) -> None:
+        if task.window in self.refused:
+            outcome.refused_links.append(self.refused[task.window])
+            return
         if task.job_id is None or task.job_state == "failed":
             if task.job_id is not None and task.next_poll_at and task.next_poll_at > self.clock():
                 outcome.wait_until(task.next_poll_at, f"retrying the export of {task.window}")
@@ -187,7 +226,13 @@ class Importer:
             self.request_export(task, outcome)
             return
         if task.next_poll_at is not None and task.next_poll_at > self.clock():
-            outcome.wait_until(task.next_poll_at, f"CircleCI is preparing {task.window}")
+            # A completed job waits only because its download failed; CircleCI is done with it.
+            waiting_for = (
+                f"retrying the download of {task.window}"
+                if task.job_state == "completed"
+                else f"CircleCI is preparing {task.window}"
+            )
+            outcome.wait_until(task.next_poll_at, waiting_for)
             return
         job = self.poll(task, outcome)
         if job is None:
@@ -266,6 +311,9 @@ class Importer:
                 self.store.update_job(task.job_id, "completed", self.clock(), self.clock())
                 outcome.wait_until(self.clock(), f"fresh download links for {task.window}")
                 return
+            except UnsafeDownloadURL as err:
+                self.link_refused(task, outcome, str(err))
+                return
             except (NotGzipError, CircleCIError) as err:
                 self.retry_later(task, outcome, f"downloading {task.window} failed: {err}")
                 return
@@ -289,6 +337,20 @@ class Importer:
             parts.append(target)
             self.progress(f"downloaded part {number} of {len(job.download_urls)}")
         return parts
+
+    def link_refused(self, task: WindowTask, outcome: StepOutcome, why: str) -> None:
+        """Retrying a refused link only spends quota: the window waits for a later run, whose
+        first GET brings fresh links (the job itself is done, so no new export is needed)."""
+        assert task.job_id is not None
+        # Only the client's first sentence, the fact: its advice is for other callers, and
+        # whoever shows this status knows how to allow the link (an opt-in, a config key).
+        fact = why.split(". ", 1)[0].rstrip(".")
+        reason = f"download of {task.window} refused: {fact}"
+        self.store.fail_window(self.integration_id, task.window, reason, final=False)
+        self.store.update_job(task.job_id, "completed", self.clock(), self.clock())
+        self.refused[task.window] = reason
+        outcome.refused_links.append(reason)
+        self.progress(reason)
 
     def job_failed(self, task: WindowTask, job: UsageExportJob, outcome: StepOutcome) -> None:
         assert task.job_id is not None
@@ -331,12 +393,12 @@ class Importer:
 
 def stopped_by(err: CircleCIError, org_id: str) -> ImportStopped:
     if isinstance(err, InvalidToken):
-        return ImportStopped(
+        return TokenRejected(
             "CircleCI rejected the token (401): it is invalid, expired or not a personal API token",
             hint="create a new personal API token in CircleCI, store it with "
             "`pulumi config set --secret`, then run `pulumi up`",
         )
-    return ImportStopped(
+    return NotAnAdmin(
         f"the token's user is not an admin of CircleCI organization {org_id} "
         "(or the organization id is wrong)",
         hint="use a token of an organization admin, and check the id in CircleCI "
@@ -357,12 +419,21 @@ def summarize(
             f"(first: {first_failure or 'no reason recorded'}); "
             "run `circlecost sync` to retry them",
         )
+    refused = ""
+    if outcome.refused_links:
+        others = len(outcome.refused_links) - 1
+        refused = f"; {outcome.refused_links[0]}" + (
+            f" (and {others} more window(s) like it)" if others else ""
+        )
     when = (
         f"; next step at {outcome.next_action_at:%Y-%m-%d %H:%M:%S} UTC ({outcome.waiting_for})"
         if outcome.next_action_at
         else ""
     )
-    return Status.IMPORTING, f"{loaded} of {loaded + open_ + failed} window(s) imported{when}"
+    return (
+        Status.IMPORTING,
+        f"{loaded} of {loaded + open_ + failed} window(s) imported{refused}{when}",
+    )
 
 
 def terminal_progress() -> Callable[[str], None]:

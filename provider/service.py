@@ -7,7 +7,6 @@ against the actor's role and written to the audit log without secret values.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -15,11 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from provider.circleci import (
     DEFAULT_BASE_URL,
+    DEFAULT_RETRY_POLICY,
     AccessDenied,
     CircleCIClient,
     CircleCIError,
@@ -29,10 +30,20 @@ from provider.circleci import (
     token_fingerprint,
 )
 from provider.errors import CirclecostError
-from provider.importer import Importer, ImportReport, ImportSettings, ImportStopped, Status
+from provider.importer import (
+    Importer,
+    ImportReport,
+    ImportSettings,
+    ImportStopped,
+    Status,
+    TokenRejected,
+)
 from provider.models import IntegrationInputs, WorkspaceInputs
 from provider.store import Integration, Store, StoreConflict
 from provider.windows import backfill_windows, earliest_start, refresh_windows
+
+# Hears each import report, with the organization's name, while someone waits for the import.
+ImportWatch = Callable[[str, ImportReport], None]
 
 ORGANIZATION_OWNER = "Organization Owner"
 INTEGRATION_OWNER = "Integration Owner"
@@ -43,10 +54,26 @@ INTEGRATION_CHANGERS = (ORGANIZATION_OWNER, INTEGRATION_OWNER)
 DEFAULT_STORE = Path(".circlecost") / "costs.duckdb"
 REFRESH_INTERVAL = timedelta(hours=24)
 DEFAULT_LOCK_TIMEOUT_SECONDS = 10.0
+# The longest Retry-After the client waits out inside one request during an import; longer
+# waits are the engine's, which reports them and keeps to its time budget.
+CLIENT_WAIT_AT_MOST = timedelta(minutes=1)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+# Moves circlecost's clock (the provider's and the policy pack's), so that the demo and the
+# tests can run circlecost at the emulator's time, e.g. a day later to exercise the daily refresh.
+CLOCK_OFFSET_VARIABLE = "CIRCLECOST_CLOCK_OFFSET_SECONDS"
+
+
+def clock_from_environment() -> Callable[[], datetime]:
+    """UTC now, moved by CIRCLECOST_CLOCK_OFFSET_SECONDS when that is set."""
+    if not os.environ.get(CLOCK_OFFSET_VARIABLE):
+        return utc_now
+    offset = timedelta(seconds=env_number(CLOCK_OFFSET_VARIABLE, allow_negative=True))
+    return lambda: utc_now() + offset
 
 
 @dataclass(frozen=True)
@@ -79,12 +106,8 @@ class Settings:
             values["actor"] = env["CIRCLECOST_ACTOR"]
         if env.get("CIRCLECOST_ALLOW_LOOPBACK_DOWNLOADS", "").lower() in ("1", "true", "yes"):
             values["allow_loopback_downloads"] = True
-        if env.get("CIRCLECOST_CLOCK_OFFSET_SECONDS"):
-            # Moves circlecost's clock, to test the daily refresh against the emulator's clock.
-            offset = timedelta(
-                seconds=env_number("CIRCLECOST_CLOCK_OFFSET_SECONDS", allow_negative=True)
-            )
-            values["clock"] = lambda: utc_now() + offset
+        if env.get(CLOCK_OFFSET_VARIABLE):
+            values["clock"] = clock_from_environment()
         if env.get("CIRCLECOST_LOCK_TIMEOUT_SECONDS"):
             values["lock_timeout"] = env_number("CIRCLECOST_LOCK_TIMEOUT_SECONDS")
         values.update({key: value for key, value in overrides.items() if value is not None})
@@ -105,9 +128,10 @@ class Settings:
         """The store for reading only: never created, never migrated."""
         return Store(self.store_path, writer_kind=self.process_kind, lock_timeout=self.lock_timeout)
 
-    def client(self, token: str) -> CircleCIClient:
+    def client(self, token: str, *, wait_at_most: timedelta | None = None) -> CircleCIClient:
         """A client that waits (429 Retry-After, backoff) with the same `sleep` as the engine,
-        so that a simulated clock moves for both."""
+        so that a simulated clock moves for both. A Retry-After longer than `wait_at_most` is
+        raised instead, for the engine to hold off within its own time budget."""
         try:
             base_url = check_base_url(self.circleci_url)
         except ValueError as err:
@@ -116,12 +140,17 @@ class Settings:
                 hint="set `circlecost:circleciUrl` (or CIRCLECI_URL) to an https URL such as "
                 f"{DEFAULT_BASE_URL}",
             ) from None
+        retry = DEFAULT_RETRY_POLICY
+        if wait_at_most is not None:
+            longest = min(retry.max_retry_after, wait_at_most.total_seconds())
+            retry = replace(retry, max_retry_after=longest)
         try:
             return CircleCIClient(
                 token,
                 base_url=base_url,
                 allow_insecure_loopback_downloads=self.allow_loopback_downloads,
                 sleep=self.sleep,
+                retry=retry,
             )
         except ValueError as err:
             raise CirclecostError(
@@ -212,7 +241,7 @@ def check_token(settings: Settings, token: str, org_id: str) -> TokenCheck:
         try:
             user = client.get_current_user()
         except InvalidToken:
-            raise CirclecostError(
+            raise TokenRejected(
                 "token: CircleCI rejected the token (401): it is invalid, expired, or not a "
                 "personal API token",
                 hint="create a new personal API token in CircleCI (User Settings → Personal API "
@@ -239,27 +268,33 @@ def check_token(settings: Settings, token: str, org_id: str) -> TokenCheck:
     return TokenCheck(user.login, org.name, token_fingerprint(token))
 
 
-def create_integration(settings: Settings, inputs: IntegrationInputs) -> tuple[str, dict[str, Any]]:
+def create_integration(
+    settings: Settings, inputs: IntegrationInputs, *, watch: ImportWatch | None = None
+) -> tuple[str, dict[str, Any]]:
     """Records the integration, then imports until Stable or the create timeout passes.
 
     A failure before the first export is accepted (bad token, not an admin, duplicate) leaves
-    nothing behind in the store.
+    nothing behind in the store. A refused token raises `ImportStopped` (`TokenRejected` for a
+    401), so that callers can tell the person what to do next.
     """
     token = inputs.token.get_secret_value()
     store = settings.store()
     actor = require_role(store, settings, INTEGRATION_CHANGERS, "create an integration")
     checked = check_token(settings, token, inputs.organization_id)
     integration_id, adopted = place_integration(store, settings, inputs, checked)
+    # The backfill counts as the first refresh, dated on the same clock that `refresh_due`
+    # reads (the store's own timestamps follow the machine's clock, not circlecost's).
+    store.update_integration(integration_id, last_refresh_at=settings.clock())
     # Audited before the import runs: a process killed or interrupted mid-import leaves an
     # integration in the store, and the log must say who created it.
     action = "adopt" if adopted else "create"
     store.record_audit(actor, action, "integration", integration_id, audit_fields(None, inputs))
     try:
-        run_import(settings, integration_id, token, settings.create_timeout)
-    except ImportStopped as stop:
+        run_import(settings, integration_id, token, settings.create_timeout, watch)
+    except ImportStopped:
         if not adopted:
             store.purge_integration(integration_id, actor=actor)
-        raise CirclecostError(stop.message, hint=stop.hint) from None
+        raise
     return integration_id, integration_outputs(store, integration_id)
 
 
@@ -317,7 +352,11 @@ def price_schedule(inputs: IntegrationInputs) -> list[tuple[date, Decimal]]:
 
 
 def run_import(
-    settings: Settings, integration_id: str, token: str, budget: timedelta
+    settings: Settings,
+    integration_id: str,
+    token: str,
+    budget: timedelta,
+    watch: ImportWatch | None = None,
 ) -> ImportReport:
     """Drives the import engine until done or `budget` has passed. The store opens a short
     connection per step, so other processes can use it while the engine waits."""
@@ -327,7 +366,8 @@ def run_import(
         raise CirclecostError(
             f"integration {integration_id} is not in the store {settings.store_path}"
         )
-    with settings.client(token) as client:
+    shown_name = record.organization_name or record.organization_id
+    with settings.client(token, wait_at_most=min(budget, CLIENT_WAIT_AT_MOST)) as client:
         importer = Importer(
             store,
             client,
@@ -336,6 +376,7 @@ def run_import(
             settings=settings.imports,
             clock=settings.clock,
             sleep=settings.sleep,
+            on_report=partial(watch, shown_name) if watch else None,
         )
         return importer.run(settings.clock() + budget)
 
@@ -382,13 +423,23 @@ def update_integration(
     return integration_outputs(store, integration_id)
 
 
-def continue_import(settings: Settings, integration_id: str, token: str) -> None:
-    """Runs the import while it is unfinished; a refused token turns the status to Error."""
-    with contextlib.suppress(ImportStopped):  # the engine wrote status Error and the reason
-        run_import(settings, integration_id, token, settings.create_timeout)
+def continue_import(
+    settings: Settings, integration_id: str, token: str, watch: ImportWatch | None = None
+) -> None:
+    """Runs the import while it is unfinished; a refused token turns the status to Error.
+
+    Someone who watches waits for the outcome, so a refused token also raises `ImportStopped`.
+    """
+    try:
+        run_import(settings, integration_id, token, settings.create_timeout, watch)
+    except ImportStopped:  # the engine wrote status Error and the reason
+        if watch is not None:
+            raise
 
 
-def refresh_integration(settings: Settings, integration_id: str, token: str) -> None:
+def refresh_integration(
+    settings: Settings, integration_id: str, token: str, watch: ImportWatch | None = None
+) -> None:
     """The daily refresh: re-import the months holding the trailing days, and newer ones, and
     retry the windows that failed for good (`sync` is what a Warning status tells people to run).
     """
@@ -402,7 +453,7 @@ def refresh_integration(settings: Settings, integration_id: str, token: str) -> 
     ]
     for window in [*failed, *refresh_windows(now, through)]:
         store.reopen_window(integration_id, window)
-    continue_import(settings, integration_id, token)
+    continue_import(settings, integration_id, token, watch)
     store.update_integration(integration_id, last_refresh_at=settings.clock())
 
 
@@ -443,8 +494,13 @@ def delete_integration(settings: Settings, integration_id: str) -> None:
         store.purge_integration(integration_id, actor=actor)
 
 
-def sync_integrations(settings: Settings, token: str) -> dict[str, Any]:
-    """`circlecost sync`: refresh the integration that uses this token."""
+def sync_integrations(
+    settings: Settings, token: str, *, watch: ImportWatch | None = None
+) -> dict[str, Any]:
+    """`circlecost sync`: refresh the integration that uses this token.
+
+    With `watch`, a refused token raises `ImportStopped` instead of only writing status Error.
+    """
     store = settings.store()
     require_role(store, settings, (*INTEGRATION_CHANGERS, EDITOR), "sync integrations")
     record = store.find_integration_by_fingerprint(token_fingerprint(token))
@@ -455,9 +511,9 @@ def sync_integrations(settings: Settings, token: str) -> dict[str, Any]:
             "(see `circlecost integrations list`)",
         )
     if record.status == Status.IMPORTING:
-        continue_import(settings, record.id, token)  # resume from the ledger, no new jobs
+        continue_import(settings, record.id, token, watch)  # resume from the ledger, no new jobs
     else:
-        refresh_integration(settings, record.id, token)
+        refresh_integration(settings, record.id, token, watch)
     return integration_outputs(store, record.id)
 
 

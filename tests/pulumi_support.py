@@ -15,6 +15,8 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
+from tests.clock import child_env
+
 REPO = Path(__file__).resolve().parent.parent
 PASSPHRASE = "circlecost-tests"
 
@@ -39,6 +41,7 @@ def pulumi_env(base: Path) -> dict[str, str]:
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "PULUMI_PYTHON_CMD": sys.executable,
         "CIRCLECOST_PYTHON": sys.executable,
+        **child_env(),  # the provider and the policy pack run on the suite's clock
         "PATH": os.pathsep.join([str(pulumi_root() / "bin"), venv_bin, os.environ.get("PATH", "")]),
     }
 

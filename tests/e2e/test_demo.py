@@ -14,6 +14,7 @@ from provider import render, reports
 from provider.emulator import Emulator
 from provider.store import Store
 from provider.usage_columns import CREDIT_SERVICES
+from tests.emulator.helpers import credit
 from tests.pulumi_support import REPO
 
 pytestmark = pytest.mark.e2e
@@ -52,10 +53,12 @@ def test_demo_report_equals_the_emulators_usage_priced_at_the_configured_prices(
                 for row in emulator.expected_rows(
                     record.organization_id, planned.window.start, planned.window.end
                 ):
-                    credits = sum((Decimal(row[c] or 0) for c in CREDITS), Decimal(0))
+                    credits = sum((credit(row, c) for c in CREDITS), Decimal(0))
                     expected += credits * PRICES[str(record.organization_name)]
     with store.reader() as con:
-        start, end = con.execute("SELECT min(date), max(date) FROM costs").fetchone()
+        span = con.execute("SELECT min(date), max(date) FROM costs").fetchone()
+        assert span is not None
+        start, end = span
         report = reports.build_report(
             con, reports.ReportRequest(period=reports.Period(start, end), group_by=("service",))
         )

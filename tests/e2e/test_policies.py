@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pulumi import automation as auto
 
 from provider.store import Store
+from tests.clock import SUITE_NOW
 from tests.e2e.stack_support import POLICY_PACK, reference_stack
 
 pytestmark = pytest.mark.e2e
@@ -21,7 +22,7 @@ URL = "http://127.0.0.1:9/api/v2"  # previews of new resources never call Circle
 
 
 def in_days(days: int) -> str:
-    return (date.today() + timedelta(days=days)).isoformat()
+    return (SUITE_NOW.date() + timedelta(days=days)).isoformat()
 
 
 def integration(name: str, org: str, **extra: object) -> dict[str, object]:

@@ -95,7 +95,7 @@ def test_mandatory_policy_violation_fails_the_preview(
 
     stack.set_config("message", auto.ConfigValue("world"))
     passing = stack.preview(policy_packs=[policy], on_output=print)
-    assert passing.change_summary.get("create") == 2  # the stack and the Greeting
+    assert passing.change_summary.get(auto.OpType.CREATE) == 2  # the stack and the Greeting
 
     stack.set_config("message", auto.ConfigValue("forbidden"))
     with pytest.raises(auto.CommandError) as failure:

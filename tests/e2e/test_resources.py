@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from pulumi import automation as auto
 from provider.emulator import Emulator
 from provider.store import Store
 from provider.usage_columns import CREDIT_SERVICES
+from tests.clock import child_env
 from tests.e2e.stack_support import ReferenceStack, reference_stack
+from tests.emulator.helpers import credit
 from tests.pulumi_support import export_state_without_secrets, state_files_text
 
 pytestmark = pytest.mark.e2e
@@ -45,11 +48,13 @@ def bot_token(emulator: Emulator, index: int) -> str:
 
 def rows_in_store(store: Path, organization_name: str | None = None) -> tuple[int, Decimal]:
     with Store(store).reader() as con:
-        count, credits = con.execute(
+        row = con.execute(
             "SELECT count(*), sum(" + " + ".join(f"coalesce({c}, 0)" for c in CREDITS) + ") "
             "FROM usage WHERE ? IS NULL OR ORGANIZATION_NAME = ?",
             [organization_name, organization_name],
         ).fetchone()
+    assert row is not None
+    count, credits = row
     return int(count), Decimal(credits or 0)
 
 
@@ -62,7 +67,7 @@ def rows_served(emulator: Emulator, store: Path, organization_name: str) -> tupl
             record.organization_id, planned.window.start, planned.window.end
         ):
             rows += 1
-            credits += sum((Decimal(row[c] or 0) for c in CREDITS), Decimal(0))
+            credits += sum((credit(row, c) for c in CREDITS), Decimal(0))
     return rows, credits
 
 
@@ -131,16 +136,20 @@ def test_binding_waits_for_stable_and_workspace_reports_show_only_bound_costs(
     acme = next(r for r in S(stack.store).list_integrations() if r.organization_name == "acme")
     assert bound == [acme.id]
     with S(stack.store).reader() as con:
-        start, end = con.execute("SELECT min(date), max(date) FROM costs").fetchone()
+        span = con.execute("SELECT min(date), max(date) FROM costs").fetchone()
+        assert span is not None
+        start, end = span
         period = reports.Period(start, end)
         workspace = reports.build_report(
             con, reports.ReportRequest(period=period, integration_ids=tuple(bound))
         )
-        (acme_usd,) = con.execute(
+        acme_row = con.execute(
             "SELECT sum(amount_usd) FROM costs "
             "WHERE billing_account = 'acme' AND date BETWEEN ? AND ?",
             [start, end],
         ).fetchone()
+        assert acme_row is not None
+        (acme_usd,) = acme_row
     assert Decimal(str(workspace.total["amount_usd"])) == pytest.approx(acme_usd)
 
 
@@ -189,7 +198,8 @@ def test_changing_the_organization_replaces_and_purges_the_old_costs(
     stack.set("circlecost:integrations[0].organization_id", emulator.organizations[1]["id"])
     stack.set("circlecost:acme-token", bot_token(emulator, 1), secret=True)
     result = stack.up()
-    assert result.summary.resource_changes.get("replace") == 1
+    assert result.summary.resource_changes is not None
+    assert result.summary.resource_changes.get(auto.OpType.REPLACE) == 1
     assert rows_in_store(stack.store, "acme")[0] == 0
     assert rows_in_store(stack.store, "globex") == rows_served(emulator, stack.store, "globex")
 
@@ -206,14 +216,14 @@ def test_refresh_imports_the_new_day_and_an_expired_token_turns_status_to_error(
     stack.up()
     before = rows_in_store(stack.store)[0]
     emulator.clock.advance(86_400)
-    stack.project.env["CIRCLECOST_CLOCK_OFFSET_SECONDS"] = "86400"
-    stack.stack.workspace.env_vars.update(stack.project.env)
+    stack.project.env.update(child_env(later=timedelta(days=1)))
+    stack.stack.workspace.env_vars = {**stack.stack.workspace.env_vars, **stack.project.env}
     stack.refresh()
     assert rows_in_store(stack.store) == rows_served(emulator, stack.store, "acme")
     assert rows_in_store(stack.store)[0] > before
 
-    stack.project.env["CIRCLECOST_CLOCK_OFFSET_SECONDS"] = str(2 * 86_400)
-    stack.stack.workspace.env_vars.update(stack.project.env)
+    stack.project.env.update(child_env(later=timedelta(days=2)))
+    stack.stack.workspace.env_vars = {**stack.stack.workspace.env_vars, **stack.project.env}
     emulator.revoke_token(bot_token(emulator, 0))  # the token expired in CircleCI
     stack.refresh()
     outputs = integration_outputs(stack, "acme")

@@ -3,6 +3,8 @@
 import functools
 import gzip
 import ssl
+from collections.abc import Mapping
+from decimal import Decimal
 
 import httpx
 
@@ -29,7 +31,7 @@ def plain_client() -> httpx.Client:
     return httpx.Client(timeout=10, verify=_tls())
 
 
-def create_job(client: httpx.Client, org_id: str, window: dict[str, object]) -> str:
+def create_job(client: httpx.Client, org_id: str, window: Mapping[str, object]) -> str:
     response = client.post(f"/organizations/{org_id}/usage_export_job", json=window)
     assert response.status_code == 201, response.text
     job_id = response.json()["usage_export_job_id"]
@@ -41,7 +43,7 @@ def poll(client: httpx.Client, org_id: str, job_id: str) -> httpx.Response:
     return client.get(f"/organizations/{org_id}/usage_export_job/{job_id}")
 
 
-def download_urls(client: httpx.Client, org_id: str, window: dict[str, object]) -> list[str]:
+def download_urls(client: httpx.Client, org_id: str, window: Mapping[str, object]) -> list[str]:
     """Create a job and poll it once (the emulator under test has no job delay)."""
     body = poll(client, org_id, create_job(client, org_id, window)).json()
     assert body["state"] == "completed", body
@@ -70,3 +72,12 @@ def typed_rows(content: bytes) -> list[UsageRow]:
     names = header_names(records[0][1])
     assert tuple(names) == COLUMN_NAMES
     return [typed_row(names, fields) for _, fields in records[1:]]
+
+
+def credit(row: UsageRow, column: str) -> Decimal:
+    """A credit column of a typed row, as a Decimal; an empty (NULL) credit counts as zero."""
+    value = row[column]
+    if value is None:
+        return Decimal(0)
+    assert isinstance(value, Decimal), (column, value)
+    return value

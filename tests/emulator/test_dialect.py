@@ -21,6 +21,8 @@ from provider.emulator.dialect import (
 )
 from provider.usage_columns import COLUMN_NAMES, CREDIT_SERVICES
 
+from .helpers import credit
+
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 
@@ -106,7 +108,7 @@ def test_the_sample_export_parses_to_the_documented_totals() -> None:
         rows += [typed_row(COLUMN_NAMES, fields) for _, fields in records[1:]]
     assert len(rows) == expected["usage_rows"]
     for column, service in CREDIT_SERVICES:
-        total = sum(Decimal(r[column] or 0) for r in rows)
+        total = sum(credit(r, column) for r in rows)
         assert total == expected["credits_by_service"][service], service
     branches = {r["VCS_BRANCH"] for r in rows}
     assert {"feature,comma", "déploiement-été", None} <= branches

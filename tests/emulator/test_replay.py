@@ -5,7 +5,6 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ from provider.emulator import Emulator, ReplayError
 from provider.usage_columns import COLUMN_NAMES, CREDIT_SERVICES
 
 from .conftest import NOW, OCTOBER
-from .helpers import api_client, download_urls, fetch
+from .helpers import api_client, credit, download_urls, fetch
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 INITECH = "6513270e-269e-4d37-b2a7-4de452e6b438"
@@ -109,13 +108,11 @@ def test_replay_expected_rows_match_the_documented_totals() -> None:
     components = [column for column, _ in CREDIT_SERVICES]
     assert len(rows) == expected["usage_rows"]
     assert (
-        sum(Decimal(r[c] or 0) for r in rows for c in components)
+        sum(credit(r, c) for r in rows for c in components)
         == expected["total_credits_from_components"]
     )
     assert sum(r["JOB_ID"] is None for r in rows) == expected["rows_without_job"]
-    mismatched = [
-        r for r in rows if r["TOTAL_CREDITS"] != sum(Decimal(r[c] or 0) for c in components)
-    ]
+    mismatched = [r for r in rows if r["TOTAL_CREDITS"] != sum(credit(r, c) for c in components)]
     assert len(mismatched) == expected["rows_with_total_mismatch"]
 
 

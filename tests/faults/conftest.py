@@ -3,7 +3,6 @@ short lock timeout, an isolated environment, and the summary table printed after
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,13 +12,6 @@ import pytest
 from provider import service
 from provider.emulator import Emulator
 from tests.faults.support import FAST, SCOREBOARD
-
-
-@pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith(("CIRCLECOST_", "CIRCLECI_")):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture

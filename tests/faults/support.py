@@ -22,8 +22,11 @@ from pathlib import Path
 from provider.emulator import Emulator
 from provider.importer import ImportSettings
 from provider.models import IntegrationInputs
+from provider.service import CLOCK_OFFSET_VARIABLE
 from provider.store import Store
 from provider.usage_columns import CREDIT_SERVICES
+from tests.clock import real_now
+from tests.emulator.helpers import credit
 
 CIRCLECOST = Path(sys.executable).parent / "circlecost"
 CREDIT_COLUMNS = tuple(column for column, _service in CREDIT_SERVICES)  # the 8 components
@@ -76,7 +79,7 @@ def served(emulator: Emulator, store: Store, integration_id: str) -> dict[dateti
             record.organization_id, planned.window.start, planned.window.end
         )
         credits = sum(
-            (Decimal(row[column] or 0) for row in rows for column in CREDIT_COLUMNS), Decimal(0)
+            (credit(row, column) for row in rows for column in CREDIT_COLUMNS), Decimal(0)
         )
         result[planned.window.start] = Rows(len(rows), credits)
     return result
@@ -176,7 +179,7 @@ def table_counts(store: Store) -> dict[str, int]:
 
 def cli_env(emulator: Emulator, store_path: Path, token: str, **extra: str) -> dict[str, str]:
     """The environment of a `circlecost` subprocess: this one's, minus circlecost's own
-    variables, plus the emulator, the store, the actor and fast polling."""
+    variables, plus the emulator, the store, the actor, fast polling and the emulator's clock."""
     inherited = {
         key: value
         for key, value in os.environ.items()
@@ -190,6 +193,7 @@ def cli_env(emulator: Emulator, store_path: Path, token: str, **extra: str) -> d
         "CIRCLECOST_STORE": str(store_path),
         "CIRCLECOST_ACTOR": "ana",
         "CIRCLECOST_ALLOW_LOOPBACK_DOWNLOADS": "1",
+        CLOCK_OFFSET_VARIABLE: f"{(emulator.clock.now() - real_now()).total_seconds():.3f}",
         **extra,
     }
 

@@ -123,7 +123,7 @@ def test_a_refresh_killed_at_each_step_keeps_the_previous_rows_and_resumes_its_j
     jobs_before = current_jobs(store, record.id)
     # An hour later the refresh asks CircleCI for the current month again.
     emulator.clock.advance(3600)
-    later = {**env, "CIRCLECOST_CLOCK_OFFSET_SECONDS": "3600"}
+    later = cli_env(emulator, store_path, token)  # on the emulator's clock, now an hour on
 
     killed = run_cli("sync", "--wait", env={**later, "CIRCLECOST_CRASH_AT": point})
 

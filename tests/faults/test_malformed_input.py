@@ -12,6 +12,7 @@ import string
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -381,7 +382,7 @@ def test_bad_tokens_and_circleci_urls_are_refused_naming_the_setting(loaded: Loa
 
 def test_out_of_range_and_oversize_inputs_are_refused_naming_the_field() -> None:
     good = {"token": "CCIPAT_x", "organization_id": ORG_ID}
-    for changes, field in [
+    cases: list[tuple[dict[str, object], str]] = [
         ({"backfill_months": 13}, "backfill_months"),
         ({"backfill_months": -1}, "backfill_months"),
         ({"backfill_months": "three"}, "backfill_months"),
@@ -393,10 +394,11 @@ def test_out_of_range_and_oversize_inputs_are_refused_naming_the_field() -> None
         ({"backfil_months": 3}, "backfil_months"),
         ({"price_schedule": [{"effective_from": "2027-02-30", "price_per_credit": 1}]}, "price"),
         ({"price_schedule": [{"effective_from": "2027-01-01", "price_per_credit": 0}]}, "price"),
-    ]:
-        refused(lambda c=changes: IntegrationInputs.model_validate({**good, **c}), mentions=[field])
+    ]
+    for changes, field in cases:
+        refused(partial(IntegrationInputs.model_validate, {**good, **changes}), mentions=[field])
     for name in ["", "x" * 201]:
-        refused(lambda n=name: WorkspaceInputs(name=n), mentions=["name"])
+        refused(partial(WorkspaceInputs, name=name), mentions=["name"])
 
 
 # --- windows ---------------------------------------------------------------------------------
@@ -407,9 +409,7 @@ def test_windows_with_bad_bounds_are_refused_before_they_reach_the_ledger(
 ) -> None:
     now = datetime(2026, 11, 5, 12, tzinfo=UTC)
     for months in (-1, 13, 100):
-        refused(
-            lambda m=months: backfill_windows(now, m), mentions=["backfill_months", str(months)]
-        )
+        refused(partial(backfill_windows, now, months), mentions=["backfill_months", str(months)])
     naive = Window(datetime(2026, 9, 1), datetime(2026, 9, 30, 23, 59, 59))
     for window, problem in [
         (Window(OCTOBER.end, OCTOBER.start), "ends"),
@@ -419,12 +419,12 @@ def test_windows_with_bad_bounds_are_refused_before_they_reach_the_ledger(
         (naive, "timezone-aware"),
     ]:
         refused(
-            lambda w=window: loaded.store.plan_windows(loaded.integration_id, [OCTOBER, w]),
+            partial(loaded.store.plan_windows, loaded.integration_id, [OCTOBER, window]),
             mentions=["window", problem],
             store=loaded.store,
         )
         refused(
-            lambda w=window: loaded.store.reopen_window(loaded.integration_id, w),
+            partial(loaded.store.reopen_window, loaded.integration_id, window),
             mentions=["window", problem],
             store=loaded.store,
         )
@@ -458,7 +458,7 @@ BAD_FILTERS = [
 
 def test_malformed_filters_are_refused_pointing_at_the_column(loaded: LoadedStore) -> None:
     for text, mention in BAD_FILTERS:
-        refused(lambda t=text: compile_filter(t), mentions=[mention], kinds=(VQLError,))
+        refused(partial(compile_filter, text), mentions=[mention], kinds=(VQLError,))
 
 
 FILTER_TEXT = st.text(max_size=80) | st.from_regex(
@@ -475,6 +475,7 @@ def test_generated_filters_compile_to_bound_parameters_or_are_refused(
     loaded: LoadedStore, text: str
 ) -> None:
     SCOREBOARD.fuzzed_filters += 1
+    refusal: VQLError | None
     try:
         compiled = compile_filter(text)
     except VQLError as error:
@@ -534,7 +535,7 @@ def test_download_links_that_are_not_https_to_a_public_host_are_refused_unsent(
             "CCIPAT_links", base_url=emulator.base_url, allow_insecure_loopback_downloads=allow
         ) as client:
             error = refused(
-                lambda c=client, u=url: c.download_usage_export_part(u, target),
+                partial(client.download_usage_export_part, url, target),
                 mentions=["Refusing download link", why],
                 kinds=(UnsafeDownloadURL,),
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,8 @@ from provider import service
 from provider.emulator import Emulator
 from provider.emulator.request_log import USAGE_EXPORT_CREATE, USAGE_EXPORT_GET
 from provider.importer import ImportSettings
+from tests.clock import calendar_edges
+from tests.conftest import Travel
 from tests.faults.support import (
     SCOREBOARD,
     assert_exactly_once,
@@ -37,12 +39,28 @@ def quota_emulator() -> Iterator[Emulator]:
         yield running
 
 
-def test_thirteen_windows_stay_within_ten_requests_an_hour_and_complete_in_the_next_hour(
-    quota_emulator: Emulator, tmp_path: Path
+def months_from(first: date, last: date) -> int:
+    """How many calendar months [first, last] touches."""
+    return (last.year - first.year) * 12 + last.month - first.month + 1
+
+
+def first_backfill_day(today: date) -> date:
+    """CircleCI's rule for a 12-month backfill, restated independently of provider.windows:
+    the 1st of the month twelve months back, unless that is too close to CircleCI's one-year
+    limit; then the first whole day that stays more than a day inside it."""
+    twelve_months_back = today.replace(year=today.year - 1, day=1)
+    inside_the_limit = today - timedelta(days=363)
+    return max(twelve_months_back, inside_the_limit)
+
+
+@pytest.mark.parametrize("now", calendar_edges())
+def test_a_twelve_month_backfill_stays_within_ten_requests_an_hour_and_completes_later(
+    quota_emulator: Emulator, tmp_path: Path, travel: Travel, now: datetime
 ) -> None:
+    travel(now)
     emulator = quota_emulator
+    emulator.clock.freeze(now)
     org_id, token = org_and_token(emulator)
-    started = emulator.clock.now()
     slept: list[float] = []
 
     def sleep_on_the_emulator_clock(seconds: float) -> None:
@@ -63,25 +81,33 @@ def test_thirteen_windows_stay_within_ten_requests_an_hour_and_complete_in_the_n
     integration_id, first_hour = service.create_integration(
         settings, integration_inputs(org_id, token, backfill_months=12)
     )
-    after_create = emulator.clock.now() - started
+    after_create = emulator.clock.now() - now
     finished = service.sync_integrations(settings, token)
-    elapsed = emulator.clock.now() - started
+    elapsed = emulator.clock.now() - now
 
     store = settings.store()
-    windows = store.list_windows(integration_id)
+    windows = [planned.window for planned in store.list_windows(integration_id)]
     got = assert_exactly_once(emulator, store, integration_id)
     posts_per_hour = emulator.requests.max_per_hour(org_id=org_id, kind=USAGE_EXPORT_CREATE)
     gets_per_hour = emulator.requests.max_per_hour(org_id=org_id, kind=USAGE_EXPORT_GET)
     SCOREBOARD.fault(
-        f"quota soak: {len(windows)} windows, {QUOTA}/h quota",
+        f"quota soak from {now:%Y-%m-%d}: {len(windows)} windows, {QUOTA}/h quota",
         f"(a) {finished['status']} after {elapsed}; max {posts_per_hour} POST, "
         f"{gets_per_hour} GET per hour; {emulator.requests.count(status=429)} x 429",
         total(served(emulator, store, integration_id)),
         got,
     )
-    assert len(windows) == 13
-    assert first_hour["status"] == "Importing"  # 13 windows cannot fit in one hour's quota
-    assert first_hour["status_detail"].startswith("10 of 13 window(s) imported; next step at")
+    # One window per calendar month from the first allowed day up to now, none in the future.
+    first_day = first_backfill_day(now.date())
+    assert windows[0].start == datetime.combine(first_day, time.min, tzinfo=UTC)
+    assert windows[-1].end == now.replace(microsecond=0) - timedelta(minutes=1)
+    assert len(windows) == months_from(first_day, now.date())
+    assert now - windows[0].start < timedelta(days=365)  # CircleCI's limit
+    # 12 or 13 windows cannot fit in one hour's quota of 10 POSTs.
+    assert first_hour["status"] == "Importing"
+    assert first_hour["status_detail"].startswith(
+        f"{QUOTA} of {len(windows)} window(s) imported; next step at"
+    )
     assert after_create <= timedelta(hours=1)
     assert finished["status"] == "Stable"
     assert posts_per_hour <= QUOTA

@@ -11,7 +11,7 @@ import secrets
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,7 @@ def test_the_token_never_reaches_logs_errors_files_reports_exports_audit_or_pulu
         "update outputs",
         json.dumps(service.update_integration(settings, integration_id, inputs, repriced)),
     )
-    tomorrow = replace(settings, clock=lambda: datetime.now(UTC) + timedelta(days=1))
+    tomorrow = replace(settings, clock=lambda: emulator.clock.now() + timedelta(days=1))
     scan.text("read outputs", json.dumps(service.read_integration(tomorrow, integration_id, token)))
     workspace_id = service.create_workspace(settings, WorkspaceInputs(name="platform"))
     service.create_binding(settings, workspace_id, integration_id)
@@ -196,7 +196,7 @@ def test_the_token_never_reaches_logs_errors_files_reports_exports_audit_or_pulu
     cli_integration = added.split()[0]
     emulator.faults.set(server_errors=2, truncate_gzip=1)
     cli("sync", "--wait")
-    period = ["--from", "2025-12-01", "--to", datetime.now(UTC).date().isoformat()]
+    period = ["--from", "2025-12-01", "--to", emulator.clock.now().date().isoformat()]
     reports = tmp_path / "reports"
     reports.mkdir()
     in_process("integrations", "list")

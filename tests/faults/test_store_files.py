@@ -8,7 +8,6 @@ import os
 import stat
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -94,7 +93,7 @@ def test_reports_and_exports_read_the_store_without_ever_writing_to_it(
     counts = table_counts(store)
     windows = store.list_windows(integration_id)
     period = ["--from", windows[0].window.first_day.isoformat()]
-    period += ["--to", datetime.now(UTC).date().isoformat()]
+    period += ["--to", emulator.clock.now().date().isoformat()]
     env = cli_env(emulator, settings.store_path, token, CIRCLECOST_LOCK_TIMEOUT_SECONDS="0.5")
     os.chmod(settings.store_path, 0o400)
     before = digest(settings.store_path)

@@ -25,12 +25,6 @@ OTHER_ORG_ID = "0f6c9a4e-5d0b-4a52-9b0e-2a7d4c1e9f00"
 BuildReport = Callable[..., reports.Report]
 
 
-@pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CIRCLECOST_ACTOR", "CIRCLECOST_STORE"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture(scope="session")
 def expected() -> dict[str, Any]:
     figures: dict[str, Any] = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from provider.emulator import Emulator
 from provider.importer import ImportSettings
 from provider.usage_columns import CREDIT_SERVICES
 from provider.windows import backfill_windows
+from tests.emulator.helpers import credit
 
 FAST = ImportSettings(
     first_poll_after=timedelta(0),
@@ -53,10 +54,10 @@ def expected_credits(
     """Rows and TOTAL_CREDITS the emulator serves for the backfill windows, from its own data."""
     rows = 0
     credits = Decimal(0)
-    for window in backfill_windows(now or datetime.now(UTC), months):
+    for window in backfill_windows(now or emulator.clock.now(), months):
         for row in emulator.expected_rows(org_id, window.start, window.end):
             rows += 1
-            credits += sum((Decimal(row[column] or 0) for column in CREDIT_COLUMNS), Decimal(0))
+            credits += sum((credit(row, column) for column in CREDIT_COLUMNS), Decimal(0))
     return rows, credits
 
 
@@ -65,7 +66,3 @@ CREDIT_COLUMNS = tuple(column for column, _service in CREDIT_SERVICES)  # the 8 
 
 def as_actor(settings: service.Settings, actor: str) -> service.Settings:
     return replace(settings, actor=actor)
-
-
-def today() -> date:
-    return datetime.now(UTC).date()

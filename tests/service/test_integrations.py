@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,6 +13,7 @@ from provider.emulator import Emulator
 from provider.errors import CirclecostError
 from provider.models import IntegrationInputs, WorkspaceInputs
 from provider.store import Store
+from tests.emulator.helpers import credit
 from tests.service.conftest import CREDIT_COLUMNS, as_actor, org_and_token
 
 
@@ -30,17 +31,19 @@ def served(
     for planned in store.list_windows(integration_id):
         for row in emulator.expected_rows(org_id, planned.window.start, planned.window.end):
             rows += 1
-            credits += sum((Decimal(row[c] or 0) for c in CREDIT_COLUMNS), Decimal(0))
+            credits += sum((credit(row, c) for c in CREDIT_COLUMNS), Decimal(0))
     return rows, credits
 
 
 def stored(store: Store, integration_id: str) -> tuple[int, Decimal]:
     with store.reader() as con:
-        count, credits = con.execute(
+        row = con.execute(
             "SELECT count(*), sum(" + " + ".join(f"coalesce({c}, 0)" for c in CREDIT_COLUMNS) + ") "
             "FROM usage WHERE integration_id = ?",
             [integration_id],
         ).fetchone()
+    assert row is not None
+    count, credits = row
     return int(count), Decimal(credits or 0)
 
 
@@ -125,7 +128,7 @@ def test_rotating_the_token_revalidates_and_moves_token_rotated_at(
     org_id, token = org_and_token(emulator)
     old = inputs(org_id, token)
     integration_id, before = service.create_integration(settings, old)
-    later = replace(settings, clock=lambda: datetime.now(UTC) + timedelta(hours=1))
+    later = replace(settings, clock=lambda: emulator.clock.now() + timedelta(hours=1))
     after = service.update_integration(
         later, integration_id, old, inputs(org_id, emulator.tokens["admin"])
     )
@@ -173,7 +176,7 @@ def test_refresh_after_a_day_imports_the_new_day(
     integration_id, _ = service.create_integration(settings, inputs(org_id, token))
     rows_before = stored(settings.store(), integration_id)[0]
     emulator.clock.advance(86_400)
-    tomorrow = replace(settings, clock=lambda: datetime.now(UTC) + timedelta(days=1))
+    tomorrow = replace(settings, clock=emulator.clock.now)  # circlecost a day on, as CircleCI
     outputs = service.read_integration(tomorrow, integration_id, token)
     assert outputs is not None
     assert outputs["status"] == "Stable"
@@ -188,7 +191,7 @@ def test_refresh_with_an_expired_token_turns_the_status_to_error(
     org_id, token = org_and_token(emulator)
     integration_id, _ = service.create_integration(settings, inputs(org_id, token))
     rows = stored(settings.store(), integration_id)
-    tomorrow = replace(settings, clock=lambda: datetime.now(UTC) + timedelta(days=1))
+    tomorrow = replace(settings, clock=lambda: emulator.clock.now() + timedelta(days=1))
     outputs = service.read_integration(tomorrow, integration_id, emulator.tokens["expired"])
     assert outputs is not None
     assert outputs["status"] == "Error"

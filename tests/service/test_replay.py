@@ -55,7 +55,9 @@ def test_replayed_sample_export_imports_to_the_expected_totals(tmp_path: Path) -
         by_branch = dict(
             con.execute("SELECT tag_vcs_branch, sum(credits) FROM costs GROUP BY ALL").fetchall()
         )
-        (usd,) = con.execute("SELECT sum(amount_usd) FROM costs").fetchone()
+        total = con.execute("SELECT sum(amount_usd) FROM costs").fetchone()
+    assert total is not None
+    (usd,) = total
     assert {k: int(v) for k, v in by_service.items()} == EXPECTED["credits_by_service"]
     assert {str(k): int(v) for k, v in by_branch.items()} == EXPECTED["credits_by_branch"]
     assert Decimal(usd) == Decimal(str(EXPECTED["usd_at_0.0006"]))

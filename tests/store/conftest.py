@@ -2,7 +2,7 @@
 
 import gzip
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,15 +23,10 @@ HEADER = ",".join(COLUMN_NAMES)
 WritePart = Callable[..., Path]
 
 
-@pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("CIRCLECOST_ACTOR", "CIRCLECOST_STORE"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def expected() -> dict[str, object]:
-    return json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
+    figures: dict[str, object] = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
+    return figures
 
 
 @pytest.fixture
@@ -61,7 +56,7 @@ def base_fields() -> dict[str, str]:
 
 
 @pytest.fixture
-def write_part(tmp_path: Path, base_fields: dict[str, str]) -> Iterator[WritePart]:
+def write_part(tmp_path: Path, base_fields: dict[str, str]) -> WritePart:
     """Writes a part: header plus one line per item (a dict of raw fields over the base line,
     or a ready-made raw line)."""
     counter = iter(range(1, 1000))

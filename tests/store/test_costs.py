@@ -136,6 +136,7 @@ def test_cost_lines_carry_every_dimension_and_tag(store: Store, loaded: Integrat
             "SELECT * FROM costs WHERE job_id = '632ebbdc-28b0-498b-98d4-5609f85bd800'"
         ).fetchone()
         names = [column[0] for column in con.description]
+    assert row is not None
     line = dict(zip(names, row, strict=True))
 
     assert {key: line[key] for key in names if key not in ("integration_id", "window_start")} == {

@@ -43,6 +43,7 @@ from provider.circleci import (
     parse_retry_after,
     token_fingerprint,
 )
+from tests.clock import SUITE_NOW
 
 # Recognisable, so a leak anywhere is easy to spot.
 TOKEN = "CCIPAT_leak_canary_5f1e9a7c2b8d4e60a1b2c3d4e5f60718"
@@ -670,7 +671,7 @@ def test_get_retries_429_after_exactly_the_retry_after_seconds(connect: Connect)
 
 
 def test_get_retries_429_after_an_http_date_retry_after(connect: Connect) -> None:
-    in_two_minutes = datetime.now(UTC) + timedelta(seconds=120)
+    in_two_minutes = SUITE_NOW + timedelta(seconds=120)
     retry_at = email.utils.format_datetime(in_two_minutes, usegmt=True)
     harness = connect(reply(429, Retry_After=retry_at), reply(200, USER_BODY))
 

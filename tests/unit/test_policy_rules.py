@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pytest
 
 from policies import rules
+from tests.clock import calendar_edges
 
 TODAY = date(2026, 11, 25)
 TOKEN = "CCIPAT_policy_secret_5c1e0f"
@@ -32,6 +33,24 @@ def test_dedicated_token_names_both_resources_and_never_the_token() -> None:
     assert "'globex'" in messages[0]
     assert rules.fingerprint(TOKEN) in messages[0]
     no_token_in(messages)
+
+
+@pytest.mark.parametrize(
+    "order",
+    [("acme", "globex", "initech"), ("initech", "globex", "acme"), ("globex", "initech", "acme")],
+)
+def test_dedicated_token_lists_sharing_integrations_in_sorted_order_whatever_the_registration_order(
+    order: tuple[str, ...],
+) -> None:
+    uses = [rules.TokenUse(name, TOKEN) for name in order] + [
+        rules.TokenUse("zeta", OTHER),
+        rules.TokenUse("beta", OTHER),
+    ]
+    messages = rules.shared_tokens(uses)
+    assert [message.split(" use the same")[0] for message in messages] == [
+        "Integrations 'acme', 'globex' and 'initech'",
+        "Integrations 'beta' and 'zeta'",
+    ]
 
 
 def test_dedicated_token_skips_unknown_tokens() -> None:
@@ -87,7 +106,7 @@ def test_token_expiry_warning_table(expires_on: str | None, warn_days: int, warn
 
 def test_owner_role_accepts_owners() -> None:
     for role in ("Organization Owner", "Integration Owner"):
-        assert rules.owner_role("ana", lambda _who, r=role: [r]).messages == []
+        assert rules.owner_role("ana", {"ana": [role]}.get).messages == []
 
 
 def test_owner_role_accepts_the_first_actor_of_a_new_store() -> None:
@@ -137,3 +156,30 @@ def test_price_sanity_explains_the_list_price() -> None:
     (message,) = rules.price_sanity("acme", "0.6", [])
     assert "1,000× the list price" in message
     assert "0.0006" in message
+
+
+@pytest.mark.parametrize("now", calendar_edges())
+@pytest.mark.parametrize(
+    ("days_ahead", "mandatory", "advisory"),
+    [
+        (-1, "expired on", None),
+        (0, None, "in 0 day(s)"),
+        (14, None, "in 14 day(s)"),
+        (15, None, None),
+        (90, None, None),
+        (91, "more than 90 days ahead", None),
+    ],
+)
+def test_token_expiry_counts_calendar_days_on_every_calendar_edge(
+    now: datetime, days_ahead: int, mandatory: str | None, advisory: str | None
+) -> None:
+    today = now.date()
+    expires_on = (today + timedelta(days=days_ahead)).isoformat()
+    rotation = rules.token_rotation("acme", expires_on, today, 90)
+    soon = rules.token_expiry_soon("acme", expires_on, today, 14)
+    for messages, wanted in ((rotation, mandatory), (soon, advisory)):
+        if wanted is None:
+            assert messages == []
+        else:
+            (message,) = messages
+            assert wanted in message

@@ -8,12 +8,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from provider.windows import Window, backfill_windows, refresh_windows
+from tests.clock import calendar_edges
 
 NOW = datetime(2026, 11, 25, 15, 30, 12, tzinfo=UTC)
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_backfill_of_three_months_asks_for_whole_calendar_months_and_this_month_so_far() -> None:
@@ -81,3 +84,35 @@ def test_refresh_windows_are_the_backfill_windows_of_the_same_months() -> None:
     backfill = set(backfill_windows(NOW, 3))
     for window in refresh_windows(NOW, date(2026, 10, 2)):
         assert any(window.start == planned.start for planned in backfill)
+
+
+# --- the same rules on every calendar edge -------------------------------------------------------
+
+
+@pytest.mark.parametrize("now", calendar_edges())
+@pytest.mark.parametrize("months", [0, 1, 3, 11, 12])
+def test_backfill_on_every_calendar_edge_is_whole_months_within_circleci_limits(
+    now: datetime, months: int
+) -> None:
+    windows = backfill_windows(now, months)
+    assert windows[-1].end == now.replace(microsecond=0) - timedelta(minutes=1)
+    assert windows[-1].start == datetime(now.year, now.month, 1, tzinfo=UTC)
+    for earlier, later in itertools.pairwise(windows):
+        assert later.start - earlier.end == timedelta(seconds=1)  # no gap, no overlap
+        assert later.start.day == 1  # every window but the first starts a calendar month
+    for window in windows:
+        assert window.start <= window.end < now
+        assert window.end - window.start <= timedelta(days=31)
+        assert window.start.month == window.end.month  # never across a month boundary
+        assert now - window.start < timedelta(days=365)  # CircleCI's one-year limit
+    assert len(windows) <= months + 1
+
+
+@pytest.mark.parametrize("now", calendar_edges())
+def test_refresh_on_every_calendar_edge_covers_the_trailing_three_days(now: datetime) -> None:
+    windows = refresh_windows(now, now.date())
+    trailing = now.date() - timedelta(days=3)
+    assert windows[0].start == datetime(trailing.year, trailing.month, 1, tzinfo=UTC)
+    assert windows[-1].end == now.replace(microsecond=0) - timedelta(minutes=1)
+    starts = {window.start for window in backfill_windows(now, 2)}
+    assert {window.start for window in windows} <= starts  # the same ledger windows
