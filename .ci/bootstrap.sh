@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what circlecost needs to run and test, and nothing twice:
 #   1. a virtualenv in .venv with the project and its dev tools (re-installed when pyproject.toml changes);
-#   2. a Pulumi CLI: the `pulumi` on PATH when it is new enough and has its Python language host,
-#      otherwise one built from the Go module proxy into a cache outside the work tree.
+#   2. a Pulumi CLI. A `pulumi` on PATH that is new enough is used as it is, with the Python
+#      language host beside it or on PATH; only when it has no host is circlecost's stand-in
+#      host (.ci/langhost) installed into .venv/bin. Nothing is built then and Go is not needed.
+#      With no usable `pulumi` on PATH, the CLI is built once from the Go module proxy into a
+#      cache outside the work tree (CIRCLECOST_BUILD_PULUMI=1 forces this path).
 # The chosen CLI's root folder (the parent of its bin/) is written to .venv/pulumi-root.
 set -euo pipefail
 
@@ -46,20 +49,113 @@ ensure_venv() {
   fi
   say "installing circlecost and its dev tools into .venv (pip)"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2 || die "pip could not upgrade itself in .venv"
-  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[dev]" >&2 || die "pip install -e '.[dev]' failed; see the pip output above"
+  "$VENV/bin/python" -m pip install --quiet -e "${ROOT}[dev]" >&2 || die "pip install -e '.[dev]' failed; see the pip output above"
   echo "$want" > "$stamp"
 }
 
-pulumi_on_path_root() {
-  # Prints the root of a usable `pulumi` on PATH, if there is one.
-  local bin version dir
+PATH_CLI=""; PATH_CLI_VERSION=""; PATH_CLI_DIR=""
+
+find_cli_on_path() {
+  # Sets PATH_CLI, PATH_CLI_VERSION and PATH_CLI_DIR (the folder of the real binary, symlinks
+  # resolved) when a `pulumi` on PATH is new enough.
+  local bin version
   bin=$(command -v pulumi 2>/dev/null) || return 1
-  version=$("$bin" version 2>/dev/null | sed 's/^v//') || return 1
-  version_ge "$version" "$PULUMI_MIN_VERSION" || { say "ignoring pulumi $version on PATH (older than $PULUMI_MIN_VERSION)"; return 1; }
-  dir=$(cd "$(dirname "$(readlink -f "$bin")")" && pwd)
-  [ -x "$dir/pulumi-language-python" ] || command -v pulumi-language-python >/dev/null 2>&1 ||
-    { say "ignoring pulumi $version on PATH: no pulumi-language-python beside it"; return 1; }
-  dirname "$dir"
+  version=$(PULUMI_SKIP_UPDATE_CHECK=true "$bin" version 2>/dev/null |
+    grep -oE '[0-9]+\.[0-9]+\.[0-9]+[^[:space:]]*' | head -n1) || true
+  [ -n "$version" ] || { say "ignoring $bin on PATH: \`pulumi version\` printed no version"; return 1; }
+  version_ge "$version" "$PULUMI_MIN_VERSION" ||
+    { say "ignoring pulumi $version at $bin on PATH (older than $PULUMI_MIN_VERSION)"; return 1; }
+  PATH_CLI=$bin
+  PATH_CLI_VERSION=$version
+  PATH_CLI_DIR=$(cd "$(dirname "$(readlink -f "$bin")")" && pwd)
+}
+
+helper_file() {
+  # helper_file NAME: NAME beside the CLI on PATH, else on PATH, else in circlecost's cache.
+  local name=$1 found
+  if [ -x "$PATH_CLI_DIR/$name" ]; then echo "$PATH_CLI_DIR/$name"; return 0; fi
+  if found=$(command -v "$name" 2>/dev/null) && [ "$(dirname "$found")" != "$VENV/bin" ]; then
+    echo "$found"; return 0
+  fi
+  if [ -x "$PULUMI_ROOT/bin/$name" ]; then echo "$PULUMI_ROOT/bin/$name"; return 0; fi
+  return 1
+}
+
+venv_has_stand_in() {
+  # install_stand_in_into_venv copies the stand-in (a regular file); link_into_venv only links.
+  local host=$VENV/bin/pulumi-language-python
+  [ -f "$host" ] && [ ! -L "$host" ] && grep -q circlecost "$host" 2>/dev/null
+}
+
+remove_stand_in_from_venv() {
+  # A stand-in host installed into .venv/bin by an earlier run, no longer needed.
+  local f
+  venv_has_stand_in || return 0
+  for f in pulumi-language-python circlecost_langhost.py pulumi-language-python-exec; do
+    rm -f "$VENV/bin/$f"
+  done
+  say "removed the stand-in language host from .venv/bin (no longer needed)"
+}
+
+unlink_cached_cli_from_venv() {
+  # Links to the cached build in .venv/bin would shadow the chosen CLI after `activate`.
+  local f
+  for f in pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource-pulumi-python circlecost_langhost.py; do
+    if [ -L "$VENV/bin/$f" ] && [ "$(readlink "$VENV/bin/$f")" = "$PULUMI_ROOT/bin/$f" ]; then
+      rm -f "$VENV/bin/$f"
+    fi
+  done
+}
+
+install_stand_in_into_venv() {
+  # The CLI on PATH has no Python language host: put circlecost's stand-in in .venv/bin (which
+  # provider.gitops, the demo and the tests put on PATH after the CLI's own folder). The stand-in
+  # runs the SDK's pulumi-language-python-exec script, which must sit beside it.
+  local exec_script wrapper
+  if ! exec_script=$(helper_file pulumi-language-python-exec); then
+    command -v go >/dev/null 2>&1 ||
+      die "pulumi $PATH_CLI_VERSION at $PATH_CLI has no Python language host (pulumi-language-python) and no pulumi-language-python-exec beside it or on PATH: install the full Pulumi CLI (https://www.pulumi.com/docs/install/), which ships both"
+    say "fetching pulumi-language-python-exec from github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION (Go module cache)"
+    mkdir -p "$PULUMI_ROOT/bin"
+    install_sdk_files
+    exec_script=$PULUMI_ROOT/bin/pulumi-language-python-exec
+  fi
+  install -m 0755 "$ROOT/.ci/langhost/pulumi-language-python" "$VENV/bin/pulumi-language-python"
+  install -m 0644 "$ROOT/.ci/langhost/circlecost_langhost.py" "$VENV/bin/circlecost_langhost.py"
+  ln -sfn "$exec_script" "$VENV/bin/pulumi-language-python-exec"
+  if ! [ -x "$PATH_CLI_DIR/pulumi-resource-pulumi-python" ] && ! command -v pulumi-resource-pulumi-python >/dev/null 2>&1; then
+    wrapper=$(helper_file pulumi-resource-pulumi-python) ||
+      die "pulumi $PATH_CLI_VERSION at $PATH_CLI has no pulumi-resource-pulumi-python (the dynamic-provider wrapper) beside it or on PATH: install the full Pulumi CLI (https://www.pulumi.com/docs/install/)"
+    ln -sfn "$wrapper" "$VENV/bin/pulumi-resource-pulumi-python"
+  fi
+}
+
+is_cached_build() {
+  # The CLI found on PATH is circlecost's own cached build (say, through an activated .venv).
+  [ "$PATH_CLI_DIR" = "$PULUMI_ROOT/bin" ] && cached_cli_is_complete
+}
+
+use_cli_on_path() {
+  # Uses the `pulumi` find_cli_on_path found, as it is; installs the stand-in host only when it
+  # has none.
+  local host
+  unlink_cached_cli_from_venv
+  if [ -x "$PATH_CLI_DIR/pulumi-language-python" ]; then
+    host=$PATH_CLI_DIR/pulumi-language-python
+  elif host=$(command -v pulumi-language-python 2>/dev/null) &&
+       [ "$host" != "$VENV/bin/pulumi-language-python" ]; then
+    :  # on PATH elsewhere (the one in .venv/bin is a stand-in of an earlier run: refreshed below)
+  else
+    host=""
+  fi
+  if [ -n "$host" ]; then
+    remove_stand_in_from_venv
+    say "using pulumi $PATH_CLI_VERSION from PATH ($PATH_CLI) with its Python language host ($host); building nothing"
+  else
+    install_stand_in_into_venv
+    say "using pulumi $PATH_CLI_VERSION from PATH ($PATH_CLI); it has no Python language host, so circlecost's stand-in host (.ci/langhost) is now in .venv/bin; building nothing"
+  fi
+  dirname "$PATH_CLI_DIR" > "$VENV/pulumi-root"
 }
 
 cached_cli_is_complete() {
@@ -71,7 +167,7 @@ cached_cli_is_complete() {
 }
 
 build_pulumi() {
-  command -v go >/dev/null 2>&1 || die "no Pulumi CLI on PATH and no Go to build one: install Pulumi >= $PULUMI_MIN_VERSION, or Go >= $GO_MIN_VERSION"
+  command -v go >/dev/null 2>&1 || die "no Pulumi CLI on PATH and no Go to build one: install the Pulumi CLI >= $PULUMI_MIN_VERSION (https://www.pulumi.com/docs/install/; it is used as it is), or Go >= $GO_MIN_VERSION to build one"
   local gov
   gov=$(go env GOVERSION | sed 's/^go//')
   version_ge "$gov" "$GO_MIN_VERSION" || die "Go $gov is too old to build Pulumi v$PULUMI_VERSION: install Go >= $GO_MIN_VERSION"
@@ -143,12 +239,15 @@ refresh_stand_in() {
 }
 
 ensure_pulumi() {
-  local root
-  if [ -z "${CIRCLECOST_BUILD_PULUMI:-}" ] && root=$(pulumi_on_path_root); then
-    echo "$root" > "$VENV/pulumi-root"
+  if [ -n "${CIRCLECOST_BUILD_PULUMI:-}" ]; then
+    say "CIRCLECOST_BUILD_PULUMI is set: not looking for a pulumi on PATH"
+  elif find_cli_on_path && ! is_cached_build; then
+    use_cli_on_path
     return 0
   fi
-  if ! cached_cli_is_complete; then
+  if cached_cli_is_complete; then
+    say "using pulumi $PULUMI_VERSION built earlier in $PULUMI_ROOT/bin"
+  else
     local started=$SECONDS
     [ "$("$PULUMI_ROOT/bin/pulumi" version 2>/dev/null)" = "v$PULUMI_VERSION" ] || build_pulumi
     install_sdk_files

@@ -3,7 +3,7 @@
 Starts the emulator on a free loopback port (seed 7: two organizations, a month and more of
 usage), copies the reference stack into .demo/project (so the committed Pulumi.demo.yaml stays
 clean), sets the emulator's URL and one dedicated token per organization as secret config, runs
-`pulumi up` with the policy pack through the Automation API and the real CLI, prints a cost
+`pulumi preview` then `pulumi up`, both with the policy pack, through the real CLI, prints a cost
 report and writes an HTML report. Everything it leaves is under .demo/ (`make demo-clean`).
 """
 
@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from provider.emulator import Emulator
+from provider.gitops import preview_then_up
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = Path(os.environ.get("CIRCLECOST_DEMO_DIR") or REPO / ".demo").resolve()
@@ -102,14 +103,12 @@ def run_up(emulator: Emulator, quiet: bool = False) -> dict[str, object]:
             auto.ConfigValue(expires),
             path=True,
         )
-    result = stack.up(
-        policy_packs=[str(REPO / "policies")],
-        on_output=None
-        if quiet
-        else lambda line: print(line, end="" if line.endswith("\n") else "\n"),
-        color="never",
+    outputs = preview_then_up(
+        stack,
+        REPO / "policies",
+        None if quiet else lambda line: print(line, end="" if line.endswith("\n") else "\n"),
     )
-    return {name: output.value for name, output in result.outputs.items()}
+    return {name: output.value for name, output in outputs.items()}
 
 
 def print_reports(store_path: Path) -> Path:

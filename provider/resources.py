@@ -8,10 +8,13 @@ read in `configure`, in that process.
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import pulumi
 from pulumi.dynamic import (
@@ -25,17 +28,19 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
+from pulumi.output import Unknown
 from pydantic import BaseModel, ValidationError
 
 from provider import service
 from provider.errors import CirclecostError
+from provider.lifeline import end_with_pulumi_cli
 from provider.models import BindingInputs, IntegrationInputs, WorkspaceInputs, field_errors
 
-# Pulumi's placeholder for a value not known until apply.
+# Pulumi's placeholder on the wire for a value not known until apply (a preview).
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-# Inputs every resource carries so that policies can see who acts on which store; they never
-# cause a diff.
-CONTEXT_INPUTS = ("actor", "store")
+# Inputs every resource carries so that policies can see who acts on which store, and the
+# provider which stack asks; they never cause a diff.
+CONTEXT_INPUTS = ("actor", "store", "stack")
 INTEGRATION_OUTPUTS = (
     "organization_name",
     "token_user",
@@ -79,6 +84,7 @@ class CirclecostProvider(ResourceProvider):
     _settings: service.Settings | None = None
 
     def configure(self, req: ConfigureRequest) -> None:
+        end_with_pulumi_cli()  # in the provider process the CLI started
         self._settings = settings_from_config(req.config)
 
     @property
@@ -86,22 +92,43 @@ class CirclecostProvider(ResourceProvider):
         return self._settings or service.Settings.from_environment(process_kind="pulumi up")
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        known = user_inputs(news)
-        if any(value == UNKNOWN for value in known.values()):
-            known = {key: value for key, value in known.items() if value != UNKNOWN}
-            failures = [
-                CheckFailure(field, reason)
-                for field, reason in validate(self.inputs_model, known)
-                if reason != "is required"
-            ]
-        else:
-            failures = [
-                CheckFailure(field, reason) for field, reason in validate(self.inputs_model, known)
-            ]
-        return CheckResult(news, failures)
+        """Validates the known inputs; an input not known until apply (a preview of a new
+        workspace's id, say) is checked when it is known, at `pulumi up`."""
+        inputs = without_unknown_objects(news)
+        given = user_inputs(inputs)
+        pending = {key for key, value in given.items() if contains_unknown(value)}
+        known = {key: value for key, value in given.items() if key not in pending}
+        failures = [
+            CheckFailure(field, reason)
+            for field, reason in validate(self.inputs_model, known)
+            if field.split(".")[0] not in pending
+        ]
+        return CheckResult(inputs, failures)
 
     def parse(self, props: dict[str, Any]) -> Any:
         return self.inputs_model.model_validate(user_inputs(props))
+
+
+def contains_unknown(value: Any) -> bool:
+    """Whether a value, or anything inside it, is not known until apply."""
+    if isinstance(value, dict):
+        return any(contains_unknown(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(contains_unknown(item) for item in value)
+    return isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN)
+
+
+def without_unknown_objects(value: Any) -> Any:
+    """The SDK hands check/diff `pulumi.output.Unknown` objects for unknown values (and the
+    sentinel string in some places); give back the sentinel everywhere, which is what the engine
+    reads as unknown when the inputs go back to it."""
+    if isinstance(value, Unknown):
+        return UNKNOWN
+    if isinstance(value, dict):
+        return {key: without_unknown_objects(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_unknown_objects(item) for item in value]
+    return value
 
 
 def user_inputs(props: dict[str, Any]) -> dict[str, Any]:
@@ -124,9 +151,32 @@ def validate(model: type[BaseModel], values: dict[str, Any]) -> list[tuple[str, 
     return []
 
 
-def failed(error: CirclecostError) -> Exception:
-    """Pulumi shows the exception text; make it one actionable sentence."""
-    return Exception(str(error))
+DEBUG_VARIABLE = "CIRCLECOST_DEBUG"
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def pulumi_failures(method: Method) -> Method:
+    """Turns a circlecost error into the failure Pulumi shows: one sentence and its hint.
+
+    Pulumi's dynamic-provider host prints the traceback of whatever a method raises; a person
+    needs only the message, so the traceback is cut to nothing unless CIRCLECOST_DEBUG is set.
+    Errors that are not circlecost's (bugs) keep their traceback.
+    """
+
+    @functools.wraps(method)
+    def translated(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except CirclecostError as error:
+            if not os.environ.get(DEBUG_VARIABLE):
+                sys.tracebacklimit = 0  # read by the host's traceback.format_exc()
+            raise Exception(str(error)) from None
+        except Exception:
+            sys.__dict__.pop("tracebacklimit", None)  # a bug: show where it happened
+            raise
+
+    return cast(Method, translated)
 
 
 # --- Integration ------------------------------------------------------------------------------
@@ -135,6 +185,7 @@ def failed(error: CirclecostError) -> Exception:
 class IntegrationProvider(CirclecostProvider):
     inputs_model = IntegrationInputs
 
+    @pulumi_failures
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         before, after = user_inputs(olds), user_inputs(news)
         changed = sorted(
@@ -148,39 +199,33 @@ class IntegrationProvider(CirclecostProvider):
             delete_before_replace=bool(replaces),
         )
 
+    @pulumi_failures
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = self.parse(props)
-        try:
-            integration_id, outputs = service.create_integration(self.settings, inputs)
-        except CirclecostError as error:
-            raise failed(error) from None
+        integration_id, outputs = service.create_integration(
+            self.settings, inputs, stack=props.get("stack") or None
+        )
         return CreateResult(integration_id, {**props, **outputs})
 
+    @pulumi_failures
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         old_inputs, new_inputs = self.parse(olds), self.parse(news)
-        try:
-            outputs = service.update_integration(self.settings, id_, old_inputs, new_inputs)
-        except CirclecostError as error:
-            raise failed(error) from None
+        outputs = service.update_integration(self.settings, id_, old_inputs, new_inputs)
         return UpdateResult({**news, **outputs})
 
+    @pulumi_failures
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         token = props.get("token")
-        try:
-            outputs = service.read_integration(
-                self.settings, id_, token if isinstance(token, str) else None
-            )
-        except CirclecostError as error:
-            raise failed(error) from None
+        outputs = service.read_integration(
+            self.settings, id_, token if isinstance(token, str) else None
+        )
         if outputs is None:
             return ReadResult(None, {})  # gone from the store: Pulumi forgets it
         return ReadResult(id_, {**props, **outputs})
 
+    @pulumi_failures
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
-        try:
-            service.delete_integration(self.settings, id_)
-        except CirclecostError as error:
-            raise failed(error) from None
+        service.delete_integration(self.settings, id_)
 
 
 class Integration(Resource, module="circlecost", name="Integration"):
@@ -237,6 +282,7 @@ def context_inputs() -> dict[str, Any]:
     return {
         "actor": config.get("actor") or os.environ.get("CIRCLECOST_ACTOR") or "",
         "store": config.get("store") or os.environ.get("CIRCLECOST_STORE") or "",
+        "stack": f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}",
     }
 
 
@@ -246,30 +292,25 @@ def context_inputs() -> dict[str, Any]:
 class WorkspaceProvider(CirclecostProvider):
     inputs_model = WorkspaceInputs
 
+    @pulumi_failures
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         before, after = user_inputs(olds), user_inputs(news)
         changed = [key for key in ("name", "description") if before.get(key) != after.get(key)]
         return DiffResult(changes=bool(changed), replaces=[])
 
+    @pulumi_failures
     def create(self, props: dict[str, Any]) -> CreateResult:
-        try:
-            workspace_id = service.create_workspace(self.settings, self.parse(props))
-        except CirclecostError as error:
-            raise failed(error) from None
+        workspace_id = service.create_workspace(self.settings, self.parse(props))
         return CreateResult(workspace_id, props)
 
+    @pulumi_failures
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        try:
-            service.update_workspace(self.settings, id_, self.parse(news))
-        except CirclecostError as error:
-            raise failed(error) from None
+        service.update_workspace(self.settings, id_, self.parse(news))
         return UpdateResult(news)
 
+    @pulumi_failures
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
-        try:
-            service.delete_workspace(self.settings, id_)
-        except CirclecostError as error:
-            raise failed(error) from None
+        service.delete_workspace(self.settings, id_)
 
 
 class Workspace(Resource, module="circlecost", name="Workspace"):
@@ -293,6 +334,7 @@ class Workspace(Resource, module="circlecost", name="Workspace"):
 class WorkspaceBindingProvider(CirclecostProvider):
     inputs_model = BindingInputs
 
+    @pulumi_failures
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         before, after = user_inputs(olds), user_inputs(news)
         changed = [
@@ -300,22 +342,18 @@ class WorkspaceBindingProvider(CirclecostProvider):
         ]
         return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
 
+    @pulumi_failures
     def create(self, props: dict[str, Any]) -> CreateResult:
         inputs = self.parse(props)
-        try:
-            binding_id = service.create_binding(
-                self.settings, inputs.workspace_id, inputs.integration_id
-            )
-        except CirclecostError as error:
-            raise failed(error) from None
+        binding_id = service.create_binding(
+            self.settings, inputs.workspace_id, inputs.integration_id
+        )
         return CreateResult(binding_id, props)
 
+    @pulumi_failures
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         inputs = self.parse(props)
-        try:
-            service.delete_binding(self.settings, inputs.workspace_id, inputs.integration_id)
-        except CirclecostError as error:
-            raise failed(error) from None
+        service.delete_binding(self.settings, inputs.workspace_id, inputs.integration_id)
 
 
 class WorkspaceBinding(Resource, module="circlecost", name="WorkspaceBinding"):

@@ -269,39 +269,59 @@ def check_token(settings: Settings, token: str, org_id: str) -> TokenCheck:
 
 
 def create_integration(
-    settings: Settings, inputs: IntegrationInputs, *, watch: ImportWatch | None = None
+    settings: Settings,
+    inputs: IntegrationInputs,
+    *,
+    watch: ImportWatch | None = None,
+    stack: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Records the integration, then imports until Stable or the create timeout passes.
 
     A failure before the first export is accepted (bad token, not an admin, duplicate) leaves
     nothing behind in the store. A refused token raises `ImportStopped` (`TokenRejected` for a
-    401), so that callers can tell the person what to do next.
+    401), so that callers can tell the person what to do next. `stack` names the Pulumi stack
+    that creates it: the same stack asking again, after a create was cut off, continues it.
     """
     token = inputs.token.get_secret_value()
     store = settings.store()
     actor = require_role(store, settings, INTEGRATION_CHANGERS, "create an integration")
     checked = check_token(settings, token, inputs.organization_id)
-    integration_id, adopted = place_integration(store, settings, inputs, checked)
+    integration_id, action = place_integration(store, settings, inputs, checked, stack)
     # The backfill counts as the first refresh, dated on the same clock that `refresh_due`
     # reads (the store's own timestamps follow the machine's clock, not circlecost's).
     store.update_integration(integration_id, last_refresh_at=settings.clock())
     # Audited before the import runs: a process killed or interrupted mid-import leaves an
     # integration in the store, and the log must say who created it.
-    action = "adopt" if adopted else "create"
     store.record_audit(actor, action, "integration", integration_id, audit_fields(None, inputs))
     try:
         run_import(settings, integration_id, token, settings.create_timeout, watch)
     except ImportStopped:
-        if not adopted:
+        if action != "adopt":  # never recorded in Pulumi's state: leave nothing behind
             store.purge_integration(integration_id, actor=actor)
         raise
     return integration_id, integration_outputs(store, integration_id)
 
 
+def resumes_own_create(existing: Integration, checked: TokenCheck, stack: str | None) -> bool:
+    """A create of this stack was cut off (the CLI killed mid-import, a CI job cancelled):
+    Pulumi never recorded the resource and asks for it again. The same stack, with a token of
+    the same fingerprint, continues that integration; anyone else must adopt it explicitly."""
+    return (
+        stack is not None
+        and existing.created_by_stack == stack
+        and existing.token_fingerprint == checked.fingerprint
+    )
+
+
 def place_integration(
-    store: Store, settings: Settings, inputs: IntegrationInputs, checked: TokenCheck
-) -> tuple[str, bool]:
-    """Writes the new (or adopted) integration with its prices and backfill windows."""
+    store: Store,
+    settings: Settings,
+    inputs: IntegrationInputs,
+    checked: TokenCheck,
+    stack: str | None = None,
+) -> tuple[str, str]:
+    """Writes the new (or adopted, or resumed) integration with its prices and backfill
+    windows; says which of "create", "adopt" and "resume" it did."""
     shared = store.find_integration_by_fingerprint(checked.fingerprint)
     existing = store.get_integration_by_org(inputs.organization_id)
     if shared is not None and (existing is None or shared.id != existing.id):
@@ -310,7 +330,8 @@ def place_integration(
             f"{shared.id} ({shared.organization_name})",
             hint="give each integration its own dedicated CircleCI personal API token",
         )
-    if existing is not None and not inputs.adopt:
+    resumed = existing is not None and resumes_own_create(existing, checked, stack)
+    if existing is not None and not inputs.adopt and not resumed:
         raise CirclecostError(
             f"organization_id: organization {inputs.organization_id} "
             f"({existing.organization_name}) already has integration {existing.id}",
@@ -336,6 +357,7 @@ def place_integration(
             token_rotated_at=now,
             base_price=inputs.price_per_credit,
             price_schedule=price_schedule(inputs),
+            created_by_stack=stack,
             **details,
         ).id
     try:
@@ -344,7 +366,9 @@ def place_integration(
         if existing is None:
             store.purge_integration(integration_id)
         raise
-    return integration_id, existing is not None
+    if existing is None:
+        return integration_id, "create"
+    return integration_id, "resume" if resumed else "adopt"
 
 
 def price_schedule(inputs: IntegrationInputs) -> list[tuple[date, Decimal]]:

@@ -173,6 +173,7 @@ class Integration:
     created_at: datetime
     updated_at: datetime
     last_refresh_at: datetime | None
+    created_by_stack: str | None = None  # "organization/project/stack" of a Pulumi create
 
 
 @dataclass(frozen=True)
@@ -482,6 +483,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )""",
         _COSTS_VIEW,
     ),
+    # 2: which Pulumi stack created an integration, so that the same stack re-running a create
+    # that was cut off continues it (another stack still has to adopt it explicitly).
+    ("ALTER TABLE integrations ADD COLUMN created_by_stack VARCHAR",),
 )
 
 
@@ -788,6 +792,7 @@ class Store:
         price_schedule: Sequence[tuple[date, Decimal]] = (),
         integration_id: str | None = None,
         actor: str | None = None,
+        created_by_stack: str | None = None,
     ) -> Integration:
         """Records a new integration with its prices, in one transaction."""
         new_id = integration_id or str(uuid.uuid4())
@@ -797,8 +802,8 @@ class Store:
             con.execute(
                 "INSERT INTO integrations (id, organization_id, organization_name, description, "
                 "token_fingerprint, token_user, token_rotated_at, token_expires_on, "
-                "backfill_months, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "backfill_months, created_at, updated_at, created_by_stack) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     new_id,
                     organization_id,
@@ -811,6 +816,7 @@ class Store:
                     backfill_months,
                     now,
                     now,
+                    created_by_stack,
                 ],
             )
             _replace_prices(con, new_id, base_price, price_schedule)
@@ -1445,7 +1451,7 @@ class Store:
 _INTEGRATION_SELECT: Final = (
     "SELECT id, organization_id, organization_name, description, token_fingerprint, token_user, "
     "token_rotated_at, token_expires_on, backfill_months, status, status_detail, created_at, "
-    "updated_at, last_refresh_at FROM integrations"
+    "updated_at, last_refresh_at, created_by_stack FROM integrations"
 )
 _WINDOW_SELECT: Final = (
     "SELECT integration_id, window_start, window_end, state, rows, total_mismatch_rows, "
@@ -1485,6 +1491,7 @@ def _integration_from_row(row: tuple[Any, ...]) -> Integration:
         created,
         updated,
         refreshed,
+        created_by_stack,
     ) = row
     return Integration(
         id_,
@@ -1501,6 +1508,7 @@ def _integration_from_row(row: tuple[Any, ...]) -> Integration:
         _required_from_db(created),
         _required_from_db(updated),
         _from_db(refreshed),
+        created_by_stack,
     )
 
 

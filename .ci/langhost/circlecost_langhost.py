@@ -103,7 +103,10 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):  # type: ignore[m
             program_path(request),
             *request.args,
         ]  # fmt: skip
-        code = subprocess.call(command, env=env, cwd=request.pwd or None)
+        with subprocess.Popen(command, env=env, cwd=request.pwd or None) as program:
+            PROGRAMS.add(program)
+            code = program.wait()
+            PROGRAMS.discard(program)
         if code == 0:
             return language_pb2.RunResponse()
         if code == EXIT_AFTER_USER_MESSAGE:
@@ -122,6 +125,7 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):  # type: ignore[m
             stderr=subprocess.PIPE,
         )
         context.add_callback(process.kill)
+        PROGRAMS.add(process)
         chunks: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         readers = [
             threading.Thread(target=pump, args=(process.stdout, "stdout", chunks), daemon=True),
@@ -137,7 +141,21 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):  # type: ignore[m
                 continue
             stream, data = item
             yield language_pb2.RunPluginResponse(**{stream: data})
-        yield language_pb2.RunPluginResponse(exitcode=process.wait())
+        code = process.wait()
+        PROGRAMS.discard(process)
+        yield language_pb2.RunPluginResponse(exitcode=code)
+
+
+# Programs running now: they end with this host, which ends with the CLI that started it.
+PROGRAMS: set[subprocess.Popen[bytes]] = set()  # and policy packs
+
+
+def watch_parent(stop: threading.Event) -> None:
+    """A killed CLI does not tell its plugins: notice it by being re-parented, and stop."""
+    parent = os.getppid()
+    while not stop.wait(0.5):
+        if os.getppid() != parent:
+            stop.set()
 
 
 def pump(pipe: Any, stream: str, chunks: queue.Queue[tuple[str, bytes] | None]) -> None:
@@ -157,7 +175,10 @@ def main(argv: list[str]) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threading.Thread(target=watch_parent, args=(stop,), daemon=True).start()
     stop.wait()
+    for program in list(PROGRAMS):
+        program.terminate()
     server.stop(grace=1)
     return 0
 

@@ -63,6 +63,12 @@ class Emulator:
     `get_quota_per_hour` overrides the GET limit. `job_delay` and `link_ttl` are seconds of the
     emulator clock. With `replay_dir`, rows come from the export files in that folder and the
     organizations from their ORGANIZATION_ID/NAME columns (plus any given in `organizations`).
+
+    Tokens: `tokens["admin"]` belongs to a user who is admin of every organization served (one
+    token for all of them); `tokens["non_admin"]` to a member of every organization who is admin
+    of none. `org_admin_tokens[org_id]` belongs to that organization's admin bot, which is admin
+    of that organization only and member of no other: another organization's usage export
+    answers it 404 and its `/me/collaborations` lists its own organization alone.
     """
 
     def __init__(
@@ -92,14 +98,15 @@ class Emulator:
         given = [_organization(seed, spec) for spec in organizations or ()]
         self._source, orgs = self._make_source(replay_dir, given, jobs_per_project_per_day)
         # Each organization also has an admin bot with a token of its own, so that several
-        # integrations can each use a dedicated token, as circlecost's policies require.
+        # integrations can each use a dedicated token, as circlecost's policies require. A bot
+        # is admin of its own organization only; `tokens["admin"]` is admin of every one.
         self.org_admin_tokens = make_org_admin_tokens(orgs, org_admin_tokens)
         bots = {f"bot:{org_id}": token for org_id, token in self.org_admin_tokens.items()}
         self._state = EmulatorState(
             source=self._source,
             organizations=orgs,
             tokens={**self.tokens, **bots},
-            users={**make_users(seed), **make_bot_users(seed, orgs)},
+            users={**make_users(seed, orgs), **make_bot_users(seed, orgs)},
             settings=Settings(job_delay, link_ttl, rows_per_part),
             quota=QuotaTracker({"POST": post_limit, "GET": get_limit}),
             clock=self.clock,

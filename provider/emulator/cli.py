@@ -15,6 +15,7 @@ from typing import Final, TextIO
 from provider.emulator.app import Emulator
 from provider.emulator.faults import FAULT_NAMES, FaultError, FaultValue
 from provider.emulator.replay import ReplayError
+from provider.errors import CirclecostError
 
 DEFAULT_PORT: Final = 8765
 
@@ -84,7 +85,10 @@ def run_emulator(
     emulator = Emulator(seed=seed, replay_dir=replay_dir, quota_per_hour=limit, job_delay=job_delay)
     emulator.faults.update(faults or {})
     with _stop_on_signals(stop):
-        emulator.start(host, port)
+        try:
+            emulator.start(host, port)
+        except OSError as err:
+            raise PortUnavailable(host, port, err) from None
         try:
             if tokens_file is not None:
                 write_tokens_file(Path(tokens_file), emulator)
@@ -96,6 +100,16 @@ def run_emulator(
         finally:
             emulator.stop()
     return 0
+
+
+class PortUnavailable(CirclecostError):
+    """The emulator cannot listen where it was asked to (a port in use, say)."""
+
+    def __init__(self, host: str, port: int, err: OSError) -> None:
+        super().__init__(
+            f"--port {port}: cannot listen on {host}:{port}: {err.strerror or err}",
+            hint="choose another --port, or --port 0 for any free port",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,6 +168,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             tokens_file=args.tokens_file,
             faults=dict(args.fault),
         )
-    except (ReplayError, FaultError, OSError) as err:
+    except (ReplayError, FaultError, PortUnavailable, OSError) as err:
         sys.stderr.write(f"circlecost emulator: {err}\n")
         return 2

@@ -3,7 +3,17 @@
 Order of checks on an API request: injected faults (5xx, 429 storm), routing, the
 `circle-token` query parameter, the token, then per endpoint. On the usage endpoints: unknown
 organization (404), quota (429; every admitted request spends a slot, whatever its outcome),
-admin rights (404 for a non-admin, as CircleCI does not reveal the organization), then the body.
+admin rights (404 for a caller who is not an admin of that organization, as CircleCI does not
+reveal the organization), then the body.
+
+Rights are per user and per organization, as a personal token has its user's rights:
+- `admin` (Ada Admin): admin, hence member, of every organization the emulator serves;
+- `non_admin` (Nico Member): member of every organization, admin of none;
+- each organization's admin bot (`org_admin_tokens[org id]`): admin of that organization only
+  and member of no other, so `/me/collaborations` lists its own organization alone and every
+  other organization's usage export answers 404.
+`GET /organization/{id-or-slug}` answers any valid token (CircleCI does not document who may
+read it), so a wrong organization is refused where CircleCI surely refuses it: the usage export.
 """
 
 import re
@@ -90,11 +100,27 @@ def make_tokens(given: Mapping[str, str] | None = None) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class User:
+    """A CircleCI user behind a personal token, with its rights per organization.
+
+    `member_of` and `admin_of` hold lower-case organization ids; an admin is also a member.
+    """
+
     id: str
     login: str
     name: str
     avatar_url: str | None
-    is_admin: bool
+    member_of: frozenset[str]
+    admin_of: frozenset[str]
+
+    def __post_init__(self) -> None:
+        if not self.admin_of <= self.member_of:
+            raise ValueError(f"user {self.login} is admin of organizations it is no member of")
+
+    def is_member_of(self, org: Organization) -> bool:
+        return org.id.lower() in self.member_of
+
+    def is_admin_of(self, org: Organization) -> bool:
+        return org.id.lower() in self.admin_of
 
     def as_dict(self) -> dict[str, str | None]:
         return {
@@ -105,38 +131,57 @@ class User:
         }
 
 
-def make_users(seed: int) -> dict[str, User]:
-    def user(login: str, name: str, is_admin: bool) -> User:
+def _org_ids(organizations: Sequence[Organization]) -> frozenset[str]:
+    return frozenset(org.id.lower() for org in organizations)
+
+
+def make_users(seed: int, organizations: Sequence[Organization]) -> dict[str, User]:
+    """The users behind the generic tokens: `admin` is admin of every organization (tests
+    use its one token for any of them), `non_admin` a member of every one and admin of none."""
+    every = _org_ids(organizations)
+
+    def user(login: str, name: str, admin_of: frozenset[str]) -> User:
         avatar = f"https://avatars.githubusercontent.com/{login}"
-        return User(seeded_uuid(seed, "user", login), login, name, avatar, is_admin)
+        return User(seeded_uuid(seed, "user", login), login, name, avatar, every, admin_of)
 
     return {
-        "admin": user("ada-admin", "Ada Admin", is_admin=True),
-        "non_admin": user("nico-member", "Nico Member", is_admin=False),
+        "admin": user("ada-admin", "Ada Admin", admin_of=every),
+        "non_admin": user("nico-member", "Nico Member", admin_of=frozenset()),
     }
 
 
 def make_org_admin_tokens(
     organizations: Sequence[Organization], given: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """One admin-bot token per organization id, random unless given."""
+    """One admin-bot token per organization id, random unless given.
+
+    Each token is its organization's alone: see `make_bot_users`.
+    """
     tokens = {
         org.id: f"CCIPAT_{secrets.token_urlsafe(16)}_{secrets.token_hex(20)}"
         for org in organizations
     }
-    tokens.update({org_id.lower(): token for org_id, token in (given or {}).items()})
+    # A given id matches its organization whatever its case, and is keyed by the served id.
+    served_ids = {org.id.lower(): org.id for org in organizations}
+    for org_id, token in (given or {}).items():
+        tokens[served_ids.get(org_id.lower(), org_id.lower())] = token
     return tokens
 
 
 def make_bot_users(seed: int, organizations: Sequence[Organization]) -> dict[str, User]:
-    """The admin bots behind the per-organization tokens (kind `bot:<org id>`)."""
+    """The admin bots behind the per-organization tokens (kind `bot:<org id>`).
+
+    A bot is admin of its own organization and member of no other, as a real admin of one
+    organization is: another organization's usage export refuses its token (404).
+    """
     return {
         f"bot:{org.id}": User(
             seeded_uuid(seed, "bot", org.id),
             f"{org.name}-cost-bot",
             f"{org.name} cost bot",
             None,
-            is_admin=True,
+            member_of=_org_ids([org]),
+            admin_of=_org_ids([org]),
         )
         for org in organizations
     }
@@ -313,9 +358,10 @@ class EmulatorState:
         return json_response(200, caller.as_dict())
 
     def _collaborations(
-        self, _caller: User, _route: _Route, _request: HttpRequest, _now: datetime
+        self, caller: User, _route: _Route, _request: HttpRequest, _now: datetime
     ) -> Response:
-        # Membership, not admin rights: the non-admin user sees every organization too.
+        # Membership, not admin rights: the non-admin user sees every organization too, while
+        # an organization's admin bot sees its own organization alone.
         payload = [
             {
                 "id": o.id,
@@ -325,6 +371,7 @@ class EmulatorState:
                 "slug": o.slug,
             }
             for o in self.organizations
+            if caller.is_member_of(o)
         ]
         return json_response(200, payload)
 
@@ -346,7 +393,7 @@ class EmulatorState:
         decision = self.quota.acquire(org.id, request.method, now)
         if not decision.allowed:
             return error_response(429, RATE_LIMITED, decision.headers())
-        if not caller.is_admin:
+        if not caller.is_admin_of(org):
             response = error_response(404, ORG_NOT_FOUND)
         elif route.kind == USAGE_EXPORT_CREATE:
             response = self._create_job(org, request.body, now)

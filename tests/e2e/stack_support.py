@@ -10,6 +10,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from provider.gitops import preview_then_up
 from tests.pulumi_support import REPO, PulumiProject, pulumi_env, write_pulumi_yaml
 
 FAST_POLLING = {
@@ -18,6 +19,14 @@ FAST_POLLING = {
     "CIRCLECOST_RETRY_SECONDS": "0.2",
 }
 POLICY_PACK = str(REPO / "policies")
+
+
+@dataclass(frozen=True)
+class UpOutcome:
+    """What tests read of an update: the stack's outputs and the update's summary."""
+
+    outputs: auto.OutputMap
+    summary: auto.UpdateSummary | None
 
 
 @dataclass
@@ -29,8 +38,11 @@ class ReferenceStack:
     stack: auto.Stack
     log: list[str] = field(default_factory=list)
 
-    def up(self, **kwargs: Any) -> auto.UpResult:
-        return self.stack.up(on_output=self.log.append, color="never", **kwargs)
+    def up(self) -> UpOutcome:
+        """As CI runs it: `pulumi preview` with the policy pack (it must pass), then
+        `pulumi up` with the pack, never skipping its preview."""
+        outputs = preview_then_up(self.stack, Path(POLICY_PACK), self.log.append)
+        return UpOutcome(outputs, self.stack.info())
 
     def preview(self, **kwargs: Any) -> auto.PreviewResult:
         return self.stack.preview(on_output=self.log.append, color="never", **kwargs)
@@ -49,6 +61,11 @@ class ReferenceStack:
     def set_integrations(self, entries: list[dict[str, Any]]) -> None:
         self.stack.set_config(
             "circlecost:integrations", auto.ConfigValue(json.dumps(entries)), path=False
+        )
+
+    def set_workspaces(self, entries: list[dict[str, Any]]) -> None:
+        self.stack.set_config(
+            "circlecost:workspaces", auto.ConfigValue(json.dumps(entries)), path=False
         )
 
     def text(self) -> str:

@@ -4,6 +4,7 @@ field or the rule, and nothing in the store changes."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from pulumi import automation as auto
 
 from provider.emulator import Emulator
 from provider.store import Store
+from tests.clock import SUITE_NOW
 from tests.e2e.stack_support import reference_stack
 
 pytestmark = pytest.mark.e2e
@@ -22,9 +24,19 @@ def emulator() -> Iterator[Emulator]:
         yield running
 
 
+# Every `up` runs the policy pack, as CI does: the tokens expire within its 90 days.
+EXPIRES = (SUITE_NOW.date() + timedelta(days=60)).isoformat()
+
+
 def acme(emulator: Emulator, **changes: object) -> dict[str, object]:
     org = emulator.organizations[0]
-    return {"name": "acme", "organization_id": org["id"], "backfill_months": 0, **changes}
+    return {
+        "name": "acme",
+        "organization_id": org["id"],
+        "backfill_months": 0,
+        "token_expires_on": EXPIRES,
+        **changes,
+    }
 
 
 def snapshot(store: Path) -> tuple[int, int, int]:
@@ -130,7 +142,12 @@ def test_a_second_integration_for_an_org_a_reused_token_and_an_actor_without_rol
         tmp_path / "reused",
         emulator.base_url,
         integrations=[
-            {"name": "globex", "organization_id": second_org["id"], "backfill_months": 0}
+            {
+                "name": "globex",
+                "organization_id": second_org["id"],
+                "backfill_months": 0,
+                "token_expires_on": EXPIRES,
+            }
         ],
         tokens={"globex": token},
         store=store,
@@ -145,7 +162,12 @@ def test_a_second_integration_for_an_org_a_reused_token_and_an_actor_without_rol
         emulator.base_url,
         actor="eve",
         integrations=[
-            {"name": "globex", "organization_id": second_org["id"], "backfill_months": 0}
+            {
+                "name": "globex",
+                "organization_id": second_org["id"],
+                "backfill_months": 0,
+                "token_expires_on": EXPIRES,
+            }
         ],
         tokens={"globex": emulator.org_admin_tokens[second_org["id"]]},
         store=store,

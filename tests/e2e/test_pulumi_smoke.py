@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
+from provider.gitops import preview_then_up
 from tests.pulumi_support import (
     PulumiProject,
     export_state_without_secrets,
@@ -61,8 +62,8 @@ def test_dynamic_resource_lifecycle_through_the_real_cli(project: PulumiProject)
     stack.set_config("message", auto.ConfigValue("world"))
     stack.set_config("token", auto.ConfigValue(SECRET, secret=True))
 
-    first = stack.up(on_output=print)
-    assert first.outputs["text"].value == "hello, world"
+    first = preview_then_up(stack, None, print)
+    assert first["text"].value == "hello, world"
     assert journal(project) == ["create"]
 
     exported = export_state_without_secrets(project)
@@ -73,8 +74,8 @@ def test_dynamic_resource_lifecycle_through_the_real_cli(project: PulumiProject)
     assert token_output["ciphertext"]
 
     stack.set_config("message", auto.ConfigValue("again"))
-    second = stack.up(on_output=print)
-    assert second.outputs["text"].value == "hello, again"
+    second = preview_then_up(stack, None, print)
+    assert second["text"].value == "hello, again"
     assert journal(project) == ["create", "update"]
 
     stack.refresh(on_output=print)

@@ -198,6 +198,7 @@ def test_changing_the_organization_replaces_and_purges_the_old_costs(
     stack.set("circlecost:integrations[0].organization_id", emulator.organizations[1]["id"])
     stack.set("circlecost:acme-token", bot_token(emulator, 1), secret=True)
     result = stack.up()
+    assert result.summary is not None
     assert result.summary.resource_changes is not None
     assert result.summary.resource_changes.get(auto.OpType.REPLACE) == 1
     assert rows_in_store(stack.store, "acme")[0] == 0

@@ -26,6 +26,12 @@ def api_client(emulator: Emulator, token_kind: str = "admin") -> httpx.Client:
     return httpx.Client(base_url=emulator.base_url, headers=headers, timeout=10, verify=_tls())
 
 
+def org_admin_client(emulator: Emulator, org_id: str) -> httpx.Client:
+    """An API client with the admin-bot token of `org_id`, admin of that organization only."""
+    headers = {"Circle-Token": emulator.org_admin_tokens[org_id]}
+    return httpx.Client(base_url=emulator.base_url, headers=headers, timeout=10, verify=_tls())
+
+
 def plain_client() -> httpx.Client:
     """A client without a token, as downloads and admin endpoints are called."""
     return httpx.Client(timeout=10, verify=_tls())

@@ -5,6 +5,7 @@ import io
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import httpx
 import pytest
 
 from provider.emulator import run_emulator
-from provider.emulator.cli import main, parse_fault
+from provider.emulator.cli import PortUnavailable, main, parse_fault
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -124,3 +125,14 @@ def test_fault_options_are_parsed(text: str, parsed: tuple[str, object]) -> None
 def test_bad_fault_options_are_refused(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         parse_fault(text)
+
+
+def test_a_busy_port_is_refused_in_one_line_naming_the_port() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PortUnavailable) as refused:
+            run_emulator(port=port, seed=1)
+    assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in refused.value.message
+    assert "--port 0" in refused.value.hint
