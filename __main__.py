@@ -6,10 +6,10 @@ A platform repo copies this file and changes only its `Pulumi.<stack>.yaml`:
       circlecost:actor: ana
       circlecost:integrations:
         - name: acme                    # Pulumi resource name
-          organization_id: <org UUID>
-          token_expires_on: "2027-02-01"
-          price_per_credit: "0.0006"    # optional; also description, price_schedule,
-                                        # backfill_months, adopt, token_config
+          organizationId: <org UUID>
+          tokenExpiresOn: "2027-02-01"
+          pricePerCredit: "0.0006"      # optional; also description, priceSchedule,
+                                        # backfillMonths, adopt, tokenConfig
       circlecost:workspaces:
         - name: platform
           description: Platform team
@@ -18,72 +18,215 @@ A platform repo copies this file and changes only its `Pulumi.<stack>.yaml`:
         secure: ...
 
 Each integration's token is read from the secret config key `circlecost:<name>-token`
-(or the key named by its `token_config`).
+(or the key named by its `tokenConfig`).
+
+Keys are camelCase. The snake_case spellings of earlier versions (`organization_id`, ...) still
+work, with a warning that names the new key. A key circlecost does not know, in an entry or in
+the `circlecost:` namespace, stops the program with one line that suggests the closest key.
 """
 
-from typing import Any
+from difflib import get_close_matches
+from typing import Any, NoReturn
 
 import pulumi
+from pydantic import ValidationError
 
-from provider.resources import Integration, Workspace, WorkspaceBinding
+from provider.models import IntegrationSpec, camel_case_names, field_errors, renames
+from provider.resources import SETTING_KEYS, Integration, Workspace, WorkspaceBinding
 
-INTEGRATION_KEYS = {
-    "organization_id",
-    "description",
-    "price_per_credit",
-    "price_schedule",
-    "token_expires_on",
-    "backfill_months",
-    "adopt",
+NAMESPACE = "circlecost"
+# Each key of an integrations entry, in either spelling, and its camelCase name: the
+# Integration's inputs but its token, and the entry's own `name` and `tokenConfig`.
+ENTRY_KEYS = {
+    **{key: alias for key, (alias, _items) in renames(IntegrationSpec).items()},
+    "name": "name",
+    "tokenConfig": "tokenConfig",
+    "token_config": "tokenConfig",
 }
+# An Integration's keyword argument for each camelCase input name.
+ARGUMENTS = {info.alias or name: name for name, info in IntegrationSpec.model_fields.items()}
+WORKSPACE_KEYS = ("name", "description", "integrations")
+TOKEN_SUFFIX = "-token"
 
-config = pulumi.Config("circlecost")
+config = pulumi.Config(NAMESPACE)
 
 
-def entry_error(kind: str, index: int, message: str) -> Exception:
-    return ValueError(
-        f"circlecost:{kind}[{index}]: {message} (in Pulumi.{pulumi.get_stack()}.yaml)"
+def stop(where: str, message: str) -> NoReturn:
+    """Ends the program with one line and no traceback: the SDK prints a RunError's text."""
+    raise pulumi.RunError(f"{where}: {message} (in Pulumi.{pulumi.get_stack()}.yaml)")
+
+
+def did_you_mean(key: str, known: list[str], prefix: str = "") -> str:
+    """The closest known key, else the list of them."""
+    close = get_close_matches(key, known, n=1)
+    if close:
+        return f"; did you mean {prefix}{close[0]}?"
+    return f" (known: {', '.join(prefix + name for name in known)})"
+
+
+def entries(key: str) -> list[dict[str, Any]]:
+    value = config.get_object(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        stop(f"{NAMESPACE}:{key}", "must be a list of entries, each with a `name`")
+    return [dict(item) for item in value]
+
+
+def entry_name(where: str, entry: dict[str, Any], kind: str) -> str:
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        stop(where, f"every {kind} needs a `name`")
+    return name
+
+
+def token_key(entry: dict[str, Any]) -> str:
+    chosen = entry.get("tokenConfig") or entry.get("token_config")
+    return str(chosen or f"{entry.get('name')}{TOKEN_SUFFIX}")
+
+
+# --- the circlecost: namespace ------------------------------------------------------------------
+
+
+def namespace_keys() -> list[str]:
+    """Every `circlecost:` key of the stack's config, without the namespace."""
+    values = {**pulumi.runtime.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    prefix = f"{NAMESPACE}:"
+    return sorted(key.removeprefix(prefix) for key in values if key.startswith(prefix))
+
+
+def check_namespace(token_keys: set[str]) -> None:
+    """Refuses a `circlecost:` key that is no setting, suggesting the closest one. An unused
+    `<name>-token` key is refused only when it looks like the token key of an integration that
+    has none (a typo); otherwise (left from a removed integration, say) it gets a warning."""
+    keys = namespace_keys()
+    known = sorted({*SETTING_KEYS, "integrations", "workspaces", *token_keys})
+    missing_tokens = sorted(token_keys - set(keys))
+    for key in keys:
+        if key in known:
+            continue
+        if key.endswith(TOKEN_SUFFIX) and not get_close_matches(key, missing_tokens, n=1):
+            pulumi.log.warn(
+                f"{NAMESPACE}:{key} is the token of no integration in {NAMESPACE}:integrations: "
+                f"remove it with `pulumi config rm {NAMESPACE}:{key}` when it is not needed"
+            )
+            continue
+        stop(
+            f"{NAMESPACE}:{key}",
+            "is not a circlecost setting" + did_you_mean(key, known, f"{NAMESPACE}:"),
+        )
+
+
+def check_settings() -> None:
+    """The settings that the provider reads as numbers or booleans."""
+    for key in ("createTimeoutSeconds", "bindingTimeoutSeconds"):
+        value = config.get(key)
+        if value:
+            try:
+                seconds = float(value)
+            except ValueError:
+                seconds = float("nan")
+            if not seconds > 0:
+                stop(f"{NAMESPACE}:{key}", f"{value!r} is not a number of seconds, e.g. 600")
+    loopback = config.get("allowLoopbackDownloads")
+    if loopback and loopback.lower() not in ("true", "false"):
+        stop(f"{NAMESPACE}:allowLoopbackDownloads", f"{loopback!r} is neither true nor false")
+
+
+# --- integrations -------------------------------------------------------------------------------
+
+
+def check_entry_keys(where: str, entry: dict[str, Any]) -> None:
+    """Every key is known, and given in one spelling only."""
+    known = sorted(set(ENTRY_KEYS.values()))
+    for key in entry:
+        new = ENTRY_KEYS.get(key)
+        if new is None:
+            stop(
+                f"{where}.{key}",
+                f"unknown key{did_you_mean(key, known)}",
+            )
+        if new != key and new in entry:
+            stop(
+                f"{where}.{key}",
+                f"is the old spelling of {new}, which is also set: keep only {new}",
+            )
+
+
+def integration_arguments(where: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """The Integration's keyword arguments, once the entry's values are valid. An error names
+    the key as the entry spells it; each old spelling gets a warning that names the new key."""
+    declared = {
+        key: value for key, value in entry.items() if ENTRY_KEYS[key] not in ("name", "tokenConfig")
+    }
+    try:
+        IntegrationSpec.model_validate(declared)
+    except ValidationError as error:
+        field, reason = field_errors(error, IntegrationSpec)[0]
+        stop(f"{where}.{field}", reason)
+    renamed: list[tuple[str, str]] = (
+        [("token_config", "tokenConfig")] if "token_config" in entry else []
     )
-
-
-def declare_integration(index: int, entry: dict[str, Any]) -> tuple[str, Integration]:
-    name = entry.get("name")
-    if not name:
-        raise entry_error("integrations", index, "every integration needs a `name`")
-    unknown = set(entry) - INTEGRATION_KEYS - {"name", "token_config"}
-    if unknown:
-        raise entry_error(
-            "integrations",
-            index,
-            f"unknown key(s) {sorted(unknown)}; "
-            f"known: {sorted(INTEGRATION_KEYS | {'name', 'token_config'})}",
+    inputs = camel_case_names(declared, IntegrationSpec, renamed=renamed)
+    for old, new in sorted(renamed):
+        pulumi.log.warn(
+            f"{where}.{old} is deprecated: rename it to {new} "
+            f"(circlecost's stack config keys are camelCase)"
         )
-    token_key = entry.get("token_config") or f"{name}-token"
-    if config.get_secret(token_key) is None:
-        raise entry_error(
-            "integrations",
-            index,
-            f"no token for '{name}': "
-            f"run `pulumi config set --secret circlecost:{token_key} <token>`",
-        )
-    arguments = {key: value for key, value in entry.items() if key in INTEGRATION_KEYS}
-    return name, Integration(name, token=config.require_secret(token_key), **arguments)
+    return {ARGUMENTS[key]: value for key, value in inputs.items()}
 
 
-def declare_workspace(
-    index: int, entry: dict[str, Any], integrations: dict[str, Integration]
-) -> Workspace:
-    name = entry.get("name")
-    if not name:
-        raise entry_error("workspaces", index, "every workspace needs a `name`")
+def checked_integrations(raw: list[dict[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(name, token key, keyword arguments) of each entry, or a stop at the first bad one."""
+    checked: list[tuple[str, str, dict[str, Any]]] = []
+    for index, entry in enumerate(raw):
+        where = f"{NAMESPACE}:integrations[{index}]"
+        check_entry_keys(where, entry)
+        name = entry_name(where, entry, "integration")
+        if name in [earlier for earlier, _key, _arguments in checked]:
+            stop(where, f"'{name}' is declared twice: give each integration its own name")
+        arguments = integration_arguments(where, entry)
+        key = token_key(entry)
+        if config.get_secret(key) is None:
+            stop(
+                where,
+                f"no token for '{name}': "
+                f"run `pulumi config set --secret {NAMESPACE}:{key} <token>`",
+            )
+        checked.append((name, key, arguments))
+    return checked
+
+
+# --- workspaces ---------------------------------------------------------------------------------
+
+
+def checked_workspaces(raw: list[dict[str, Any]], integrations: set[str]) -> list[dict[str, Any]]:
+    for index, entry in enumerate(raw):
+        where = f"{NAMESPACE}:workspaces[{index}]"
+        for key in entry:
+            if key not in WORKSPACE_KEYS:
+                known = list(WORKSPACE_KEYS)
+                stop(
+                    f"{where}.{key}",
+                    f"unknown key{did_you_mean(key, known)}",
+                )
+        entry_name(where, entry, "workspace")
+        names = entry.get("integrations", [])
+        if not isinstance(names, list):
+            stop(f"{where}.integrations", "must be a list of integration names, e.g. [acme]")
+        for name in names:
+            if name not in integrations:
+                close = get_close_matches(str(name), sorted(integrations), n=1)
+                stop(
+                    f"{where}.integrations",
+                    f"'{name}' is not one of the integrations {sorted(integrations)}"
+                    + (f"; did you mean {close[0]}?" if close else ""),
+                )
+    return raw
+
+
+def declare_workspace(entry: dict[str, Any], integrations: dict[str, Integration]) -> Workspace:
+    name = entry["name"]
     workspace = Workspace(f"workspace-{name}", name=name, description=entry.get("description", ""))
     for integration_name in entry.get("integrations", []):
-        if integration_name not in integrations:
-            raise entry_error(
-                "workspaces",
-                index,
-                f"'{integration_name}' is not one of the integrations {sorted(integrations)}",
-            )
         WorkspaceBinding(
             f"{name}-{integration_name}",
             workspace_id=workspace.id,
@@ -92,14 +235,20 @@ def declare_workspace(
     return workspace
 
 
-integrations = dict(
-    declare_integration(index, dict(entry))
-    for index, entry in enumerate(config.get_object("integrations") or [])
+# Everything is checked before anything is declared: a bad entry changes nothing.
+integration_entries, workspace_entries = entries("integrations"), entries("workspaces")
+check_namespace({token_key(entry) for entry in integration_entries})
+check_settings()
+declared_integrations = checked_integrations(integration_entries)
+declared_workspaces = checked_workspaces(
+    workspace_entries, {name for name, _key, _arguments in declared_integrations}
 )
-workspaces = [
-    declare_workspace(index, dict(entry), integrations)
-    for index, entry in enumerate(config.get_object("workspaces") or [])
-]
+
+integrations = {
+    name: Integration(name, token=config.require_secret(key), **arguments)
+    for name, key, arguments in declared_integrations
+}
+workspaces = [declare_workspace(entry, integrations) for entry in declared_workspaces]
 
 pulumi.export(
     "integrations",

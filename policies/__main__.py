@@ -27,6 +27,7 @@ from pulumi_policy import (
 )
 
 from policies import rules
+from provider.models import camel_case_inputs
 from provider.service import clock_from_environment
 
 
@@ -36,9 +37,11 @@ def today() -> date:
 
 
 def integration_inputs(args: ResourceValidationArgs) -> dict[str, Any] | None:
+    """An Integration's inputs, with camelCase names however they were spelt (a program from
+    before the rename sent snake_case ones)."""
     if args.resource_type != rules.INTEGRATION_TYPE:
         return None
-    return dict(args.props)
+    return camel_case_inputs(dict(args.props))
 
 
 def check_dedicated_tokens(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -56,9 +59,7 @@ def check_token_rotation(args: ResourceValidationArgs, report: ReportViolation) 
     if props is None:
         return
     max_days = int(args.get_config().get("max_token_lifetime_days", 90))
-    for message in rules.token_rotation(
-        args.name, props.get("token_expires_on"), today(), max_days
-    ):
+    for message in rules.token_rotation(args.name, props.get("tokenExpiresOn"), today(), max_days):
         report(message, None)
 
 
@@ -68,7 +69,7 @@ def check_token_expiry_soon(args: ResourceValidationArgs, report: ReportViolatio
         return
     warn_days = int(args.get_config().get("warn_days", 14))
     for message in rules.token_expiry_soon(
-        args.name, props.get("token_expires_on"), today(), warn_days
+        args.name, props.get("tokenExpiresOn"), today(), warn_days
     ):
         report(message, None)
 
@@ -99,8 +100,8 @@ def check_price_sanity(args: ResourceValidationArgs, report: ReportViolation) ->
     props = integration_inputs(args)
     if props is None:
         return
-    schedule = props.get("price_schedule") or []
-    for message in rules.price_sanity(args.name, props.get("price_per_credit"), schedule):
+    schedule = props.get("priceSchedule") or []
+    for message in rules.price_sanity(args.name, props.get("pricePerCredit"), schedule):
         report(message, None)
 
 

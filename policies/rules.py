@@ -1,7 +1,9 @@
 """circlecost's policy rules as pure functions, so they can be unit-tested without Pulumi.
 
 Each rule takes plain values (already extracted from the resource's inputs) and returns the
-messages to report; an empty list means the rule passes. No message ever contains a token:
+messages to report; an empty list means the rule passes. Messages name inputs as the stack
+config spells them, in camelCase; dated prices are read in either spelling, since a state
+written before the rename has snake_case names. No message ever contains a token:
 tokens are compared through their fingerprints.
 """
 
@@ -61,7 +63,7 @@ def quoted_list(names: list[str]) -> str:
 
 ROTATE_HOWTO = (
     "Create a new personal API token in CircleCI with an expiry date, store it with "
-    "`pulumi config set --secret <key> <token>`, set token_expires_on to its expiry date, "
+    "`pulumi config set --secret <key> <token>`, set tokenExpiresOn to its expiry date, "
     "then run `pulumi up`."
 )
 
@@ -72,14 +74,14 @@ def token_rotation(
     """circlecost-token-rotation: the token has a known expiry, not past, not too far ahead."""
     if not expires_on:
         return [
-            f"Integration '{resource}' has no token_expires_on: set it to the expiry date the "
+            f"Integration '{resource}' has no tokenExpiresOn: set it to the expiry date the "
             f"CircleCI token was created with (at most {max_lifetime_days} days ahead). "
             + ROTATE_HOWTO
         ]
     expiry = parse_date(expires_on)
     if expiry is None:
         return [
-            f"Integration '{resource}': token_expires_on '{expires_on}' is not a YYYY-MM-DD date."
+            f"Integration '{resource}': tokenExpiresOn '{expires_on}' is not a YYYY-MM-DD date."
         ]
     if expiry < today:
         return [
@@ -156,13 +158,13 @@ def owner_role(actor: str | None, roles_of: RoleLookup) -> RoleVerdict:
 def price_sanity(resource: str, base_price: object, schedule: Iterable[object]) -> list[str]:
     """circlecost-price-sanity (advisory): USD per credit in (0, 0.01], dated prices included."""
     messages = []
-    prices = [("price_per_credit", base_price)]
+    prices = [("pricePerCredit", base_price)]
     for index, entry in enumerate(schedule):
         if isinstance(entry, dict):
             prices.append(
                 (
-                    f"price_schedule[{index}] ({entry.get('effective_from')})",
-                    entry.get("price_per_credit"),
+                    f"priceSchedule[{index}] ({either(entry, 'effectiveFrom', 'effective_from')})",
+                    either(entry, "pricePerCredit", "price_per_credit"),
                 )
             )
     for field, value in prices:
@@ -180,6 +182,11 @@ def price_sanity(resource: str, base_price: object, schedule: Iterable[object]) 
                 "list price is $0.0006 per credit (25,000 credits for $15); did you mean 0.0006?"
             )
     return messages
+
+
+def either(entry: dict[str, object], name: str, old_name: str) -> object:
+    """An entry's value under its camelCase name, else under its old snake_case one."""
+    return entry[name] if name in entry else entry.get(old_name)
 
 
 def parse_date(text: str) -> date | None:

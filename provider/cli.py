@@ -6,9 +6,11 @@ Exit codes: 0 done, 1 the operation failed (one clear line on stderr, a tracebac
 
 from __future__ import annotations
 
+import calendar
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,6 +23,7 @@ import click
 from provider import service
 from provider.errors import CirclecostError
 from provider.importer import ImportReport, Status, TokenRejected
+from provider.store import Integration, Store
 
 EPILOG_STORE = "The store is --store, else CIRCLECOST_STORE, else .circlecost/costs.duckdb."
 # CircleCI's usage export quota refills over an hour: one full cycle fits in the default wait.
@@ -29,6 +32,21 @@ NEW_TOKEN_HINT = (
     "create a new personal API token of an organization admin in CircleCI (User Settings → "
     "Personal API Tokens) and put it in CIRCLECI_TOKEN"
 )
+# Stack config keys that hints written for Pulumi name, and how the CLI takes each instead: its
+# flag (--actor and --store go before the command) and its variable. The service layer writes
+# for both; the CLI translates where it prints errors.
+CLI_SETTINGS: dict[str, tuple[str, str]] = {
+    "actor": ("circlecost --actor {value} …", "CIRCLECOST_ACTOR"),
+    "store": ("circlecost --store {value} …", "CIRCLECOST_STORE"),
+    "circleciUrl": ("--circleci-url {value}", "CIRCLECI_URL"),
+}
+_CONFIG_IN_HINT = re.compile(
+    r"(?P<run>run )?`(?:pulumi config set )?circlecost:(?P<key>\w+)(?: (?P<value>[^`]+))?`"
+)
+# `integrations list` shows ids this long (a UUID's first group), longer where two share it;
+# `integrations remove` takes any unique prefix of at least MIN_ID_PREFIX characters.
+SHORT_ID_LENGTH = 8
+MIN_ID_PREFIX = 4
 
 
 class Context:
@@ -44,15 +62,33 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
-def fail(error: Exception, debug: bool) -> NoReturn:
+def fail(error: CirclecostError, debug: bool) -> NoReturn:
     if debug:
         raise error
-    message = error.message if isinstance(error, CirclecostError) else str(error)
-    click.echo(f"error: {message}", err=True)
-    hint = getattr(error, "hint", "")
+    click.echo(f"error: {error.message}", err=True)
+    hint = cli_hint(error)
     if hint:
         click.echo(f"hint: {hint}", err=True)
     sys.exit(1)
+
+
+def cli_hint(error: CirclecostError) -> str:
+    """The error's hint in the CLI's words: its flags and variables, not the stack config that
+    `pulumi config set` writes, and a new token in CIRCLECI_TOKEN, not in the stack."""
+    if isinstance(error, TokenRejected):
+        return NEW_TOKEN_HINT
+    hint = error.hint
+
+    def cli_setting(match: re.Match[str]) -> str:
+        if match["key"] not in CLI_SETTINGS:
+            return match[0]
+        usage, variable = CLI_SETTINGS[match["key"]]
+        command = " ".join(usage.format(value=match["value"] or "").split())
+        verb = ("run " if command.startswith("circlecost") else "pass ") if match["run"] else ""
+        also = "" if variable in hint else f" (or {variable})"
+        return f"{verb}`{command}`{also}"
+
+    return _CONFIG_IN_HINT.sub(cli_setting, hint)
 
 
 class ExplainingGroup(click.Group):
@@ -255,12 +291,9 @@ def integrations_add(
     if circleci_url:
         settings = replace(settings, circleci_url=circleci_url)
     progress = ImportProgress()
-    try:
-        integration_id, outputs = service.create_integration(
-            settings, inputs, watch=progress if wait else None
-        )
-    except TokenRejected as rejected:
-        raise CirclecostError(rejected.message, hint=NEW_TOKEN_HINT) from None
+    integration_id, outputs = service.create_integration(
+        settings, inputs, watch=progress if wait else None
+    )
     click.echo(
         f"{integration_id}  {outputs['organization_name']}  "
         f"{outputs['status']}: {outputs['status_detail']}"
@@ -273,27 +306,72 @@ def integrations_add(
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @pass_context
 def integrations_list(context: Context, fmt: str) -> None:
-    """List integrations with their status."""
+    """List integrations with their status.
+
+    The table shows each id by its first 8 characters (more where two ids share them), which
+    `integrations remove` takes; --format json shows whole ids.
+    """
     rows = status_rows(context.settings)
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     from provider.render import print_table
 
+    length = short_id_length([row["id"] for row in rows])
     print_table(
         ["id", "organization", "status", "imported", "line items", "USD"],
         [
             [
-                row["id"],
+                row["id"][:length],
                 row["organization_name"],
                 row["status"],
                 f"{row['imported_from'] or '-'} .. {row['imported_through'] or '-'}",
-                str(row["line_items"]),
+                f"{row['line_items']:,}",
                 f"{row['total_cost_usd']:,.2f}",
             ]
             for row in rows
         ],
+        numeric=("line items", "USD"),
+        unbroken=("id", "imported"),
     )
+
+
+def short_id_length(ids: list[str]) -> int:
+    """The shortest length, from SHORT_ID_LENGTH on, at which no two ids look the same."""
+    length = SHORT_ID_LENGTH
+    while len({integration_id[:length] for integration_id in ids}) < len(ids):
+        length += 1
+    return length
+
+
+def find_integration(store: Store, text: str) -> Integration:
+    """The integration whose id is `text` or starts with it (git-style unique prefixes)."""
+    records = store.list_integrations()
+    prefix = text.strip().lower()
+    exact = [record for record in records if record.id.lower() == prefix]
+    if exact:
+        return exact[0]
+    if len(prefix) < MIN_ID_PREFIX:
+        raise CirclecostError(
+            f"'{text}' is too short to name an integration",
+            hint=f"give at least {MIN_ID_PREFIX} characters of an id from "
+            "`circlecost integrations list`",
+        )
+    matches = [record for record in records if record.id.lower().startswith(prefix)]
+    if not matches:
+        raise CirclecostError(
+            f"no integration id starts with '{text}'", hint="see `circlecost integrations list`"
+        )
+    if len(matches) > 1:
+        candidates = ", ".join(
+            f"{record.id} ({record.organization_name or record.organization_id})"
+            for record in matches
+        )
+        raise CirclecostError(
+            f"'{text}' matches {len(matches)} integrations: {candidates}",
+            hint="give more characters of the id",
+        )
+    return matches[0]
 
 
 @integrations.command("remove")
@@ -302,22 +380,33 @@ def integrations_list(context: Context, fmt: str) -> None:
 def integrations_remove(context: Context, integration_id: str) -> None:
     """Remove an integration and purge all its costs.
 
+    INTEGRATION_ID is an id as `integrations list` shows it: the whole id, or any part of its
+    start (at least 4 characters) that no other integration's id shares.
+
     \b
     Example:
-      circlecost integrations remove 0b7c…
+      circlecost integrations remove 0b7c1e2f
     """
-    if context.settings.reader().get_integration(integration_id) is None:
+    record = find_integration(existing_store(context.settings), integration_id)
+    service.delete_integration(context.settings, record.id)
+    name = record.organization_name or record.organization_id
+    click.echo(f"removed {record.id} ({name}) and purged its costs")
+
+
+def existing_store(settings: service.Settings) -> Store:
+    """The store for reading; a missing one is an error that says where the CLI looked."""
+    store = settings.reader()
+    if not store.path.exists():
         raise CirclecostError(
-            f"no integration {integration_id}", hint="see `circlecost integrations list`"
+            f"there is no store at {store.path}",
+            hint="give the store's path with --store or CIRCLECOST_STORE; "
+            "`circlecost integrations add` (or `pulumi up`) creates a new one",
         )
-    service.delete_integration(context.settings, integration_id)
-    click.echo(f"removed {integration_id} and purged its costs")
+    return store
 
 
 def status_rows(settings: service.Settings) -> list[dict[str, Any]]:
-    store = settings.reader()
-    if not settings.store_path.exists():
-        return []
+    store = existing_store(settings)
     return [
         {"id": record.id, **service.integration_outputs(store, record.id)}
         for record in store.list_integrations()
@@ -344,12 +433,9 @@ def sync(context: Context, wait: bool, timeout: int | None, circleci_url: str | 
     if circleci_url:
         settings = replace(settings, circleci_url=circleci_url)
     progress = ImportProgress()
-    try:
-        outputs = service.sync_integrations(
-            settings, token_from_env(), watch=progress if wait else None
-        )
-    except TokenRejected as rejected:
-        raise CirclecostError(rejected.message, hint=NEW_TOKEN_HINT) from None
+    outputs = service.sync_integrations(
+        settings, token_from_env(), watch=progress if wait else None
+    )
     click.echo(f"{outputs['organization_name']}: {outputs['status']}: {outputs['status_detail']}")
     if wait:
         require_stable(settings, outputs, progress.report, budget)
@@ -375,13 +461,27 @@ def status(context: Context) -> None:
 # --- reports ------------------------------------------------------------------------------------
 
 
+_ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
 def parse_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    """A YYYY-MM-DD day of the calendar; click names the option in the error."""
     if value is None:
         return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not a date: write YYYY-MM-DD") from None
+    match = _ISO_DAY.fullmatch(value.strip())
+    if match is None:
+        raise click.BadParameter(f"'{value}' is not a date: write YYYY-MM-DD")
+    year, month, day = (int(part) for part in match.groups())
+    if not 1 <= month <= 12:
+        raise click.BadParameter(f"'{value}' is not a date: there is no month {month}")
+    if year < 1:
+        raise click.BadParameter(f"'{value}' is not a date: there is no year 0")
+    days_in_month = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days_in_month:
+        raise click.BadParameter(
+            f"'{value}' is not a date: {calendar.month_name[month]} {year} has {days_in_month} days"
+        )
+    return date(year, month, day)
 
 
 @main.command()
@@ -451,11 +551,12 @@ def report(
         ),
         bin=bin_name,
         filter=filter_text,
-        integration_ids=tuple(service.workspace_integration_ids(settings, workspace))
-        if workspace
-        else None,
     )
-    with settings.reader().reader() as connection:
+    store = existing_store(settings)
+    if workspace:
+        scope = tuple(service.workspace_integration_ids(settings, workspace))
+        request = replace(request, integration_ids=scope)
+    with store.reader() as connection:
         result = reports.build_report(connection, request)
     writers: dict[str, Callable[[reports.Report], str]] = {
         "json": render.as_json,
@@ -498,7 +599,7 @@ def export(context: Context, fmt: str, start: date, end: date, output: Path) -> 
     from provider import focus, reports
 
     period = reports.resolve_period(start, end, None, context.settings.clock().date())
-    with context.settings.reader().reader() as connection:
+    with existing_store(context.settings).reader() as connection:
         count = focus.export(connection, period.start, period.end, output)
     click.echo(f"wrote {count} FOCUS rows to {output}")
 
@@ -544,7 +645,7 @@ def access_revoke(context: Context, principal: str) -> None:
 @pass_context
 def access_list(context: Context) -> None:
     """Who holds which role."""
-    for principal in context.settings.reader().list_principals():
+    for principal in existing_store(context.settings).list_principals():
         click.echo(
             f"{principal.actor}\t{principal.role}\t(granted by {principal.granted_by or '-'} "
             f"at {principal.granted_at:%Y-%m-%d %H:%M})"
@@ -562,7 +663,7 @@ def audit(context: Context, limit: int, fmt: str) -> None:
     Example:
       circlecost audit --limit 20
     """
-    entries = context.settings.reader().list_audit(limit=limit)
+    entries = existing_store(context.settings).list_audit(limit=limit)
     if fmt == "json":
         click.echo(json.dumps([entry.__dict__ for entry in entries], indent=2, default=str))
         return

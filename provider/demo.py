@@ -10,12 +10,15 @@ report and writes an HTML report. Everything it leaves is under .demo/ (`make de
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+import yaml
 
 from provider.emulator import Emulator
 from provider.gitops import preview_then_up
@@ -93,16 +96,21 @@ def run_up(emulator: Emulator, quiet: bool = False) -> dict[str, object]:
     stack.set_config("circlecost:circleciUrl", auto.ConfigValue(emulator.base_url))
     stack.set_config("circlecost:store", auto.ConfigValue(str(DEMO / "costs.duckdb")))
     expires = (date.today() + timedelta(days=60)).isoformat()
-    for index, org in enumerate(emulator.organizations):
+    for org in emulator.organizations:
         stack.set_config(
             f"circlecost:{org['name']}-token",
             auto.ConfigValue(demo_token(org["name"]), secret=True),
         )
-        stack.set_config(
-            f"circlecost:integrations[{index}].token_expires_on",
-            auto.ConfigValue(expires),
-            path=True,
-        )
+    # The integrations as the committed Pulumi.demo.yaml has them (a stack file kept from an
+    # earlier demo may hold older spellings), with tokens that expire within the policy's limit.
+    committed = yaml.safe_load((REPO / f"Pulumi.{STACK}.yaml").read_text())["config"]
+    integrations = [
+        {**entry, "tokenExpiresOn": expires} for entry in committed["circlecost:integrations"]
+    ]
+    stack.set_config("circlecost:integrations", auto.ConfigValue(json.dumps(integrations)))
+    stack.set_config(
+        "circlecost:workspaces", auto.ConfigValue(json.dumps(committed["circlecost:workspaces"]))
+    )
     outputs = preview_then_up(
         stack,
         REPO / "policies",

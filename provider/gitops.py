@@ -120,7 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         project = project_name(args.cwd / "Pulumi.yaml")
         for line in clear_dead_locks(env.get("PULUMI_BACKEND_URL", ""), project, args.stack):
             sys.stderr.write(f"circlecost: {line}\n")
-    return subprocess.call(command(args.step, args.stack, args.policy_pack), cwd=args.cwd, env=env)
+    # The CLI runs in --cwd: a relative pack path means the folder the command was run from.
+    pack = args.policy_pack.resolve()
+    if not (pack / "PulumiPolicy.yaml").exists():
+        sys.stderr.write(
+            f"error: --policy-pack {args.policy_pack}: no PulumiPolicy.yaml there\n"
+            "hint: name the `policies/` folder of a circlecost checkout\n"
+        )
+        return 2
+    return subprocess.call(command(args.step, args.stack, pack), cwd=args.cwd, env=env)
 
 
 if __name__ == "__main__":

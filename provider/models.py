@@ -3,11 +3,19 @@
 Validators raise ValueError with a message that names the bad value and says how to fix it;
 `field_errors` turns a pydantic ValidationError into (field, message) pairs for Pulumi's
 CheckFailure and the CLI.
+
+Naming: inputs are camelCase on the wire (stack config entries, Pulumi state, what policies
+see), as everywhere in Pulumi's ecosystem, and snake_case in Python (attributes, keyword
+arguments). One alias generator makes the camelCase names; a model validates either spelling,
+so state and stack config written before the rename still load, and an error names the key
+the user wrote. `camel_case_names` rewrites the old spellings.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+import typing
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -22,6 +30,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
 )
+from pydantic.alias_generators import to_camel, to_snake
 
 LIST_PRICE = Decimal("0.0006")
 
@@ -78,19 +87,31 @@ CircleCIToken = Annotated[SecretStr, BeforeValidator(_token)]
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(str.strip)]
 
 
+# Every input model: typos are refused, values are immutable and never echoed in errors (a
+# token may be among them), and each field answers to its camelCase alias and its Python name.
+INPUTS_CONFIG = ConfigDict(
+    extra="forbid",
+    frozen=True,
+    hide_input_in_errors=True,
+    alias_generator=to_camel,
+    # pydantic 2.11 renamed this validate_by_name; the spelling that 2.10 (our floor) knows.
+    populate_by_name=True,
+)
+
+
 class DatedPrice(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    model_config = INPUTS_CONFIG
 
     effective_from: IsoDate
     price_per_credit: UsdPerCredit
 
 
-class IntegrationInputs(BaseModel):
-    """What a platform team declares for one CircleCI organization."""
+class IntegrationSpec(BaseModel):
+    """What a platform team declares for one CircleCI organization, apart from its token (the
+    reference stack checks a stack config entry with it before the token is known)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    model_config = INPUTS_CONFIG
 
-    token: CircleCIToken
     organization_id: OrgId
     description: str = Field(default="", max_length=1000)
     price_per_credit: UsdPerCredit = LIST_PRICE
@@ -100,18 +121,87 @@ class IntegrationInputs(BaseModel):
     adopt: bool = False
 
 
+class IntegrationInputs(IntegrationSpec):
+    """An Integration resource's inputs: the declaration and the token."""
+
+    token: CircleCIToken
+
+
 class WorkspaceInputs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    model_config = INPUTS_CONFIG
 
     name: Name
     description: str = Field(default="", max_length=1000)
 
 
 class BindingInputs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    model_config = INPUTS_CONFIG
 
     workspace_id: Name
     integration_id: Name
+
+
+INPUT_MODELS: tuple[type[BaseModel], ...] = (IntegrationInputs, WorkspaceInputs, BindingInputs)
+
+
+def nested_model(model: type[BaseModel], field: str) -> type[BaseModel] | None:
+    """The model of a field's items (`price_schedule` holds DatedPrice entries), if any."""
+    pending: list[Any] = [model.model_fields[field].annotation]
+    while pending:
+        annotation = pending.pop()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation
+        pending.extend(typing.get_args(annotation))
+    return None
+
+
+def renames(model: type[BaseModel]) -> dict[str, tuple[str, type[BaseModel] | None]]:
+    """Each field's old (snake_case) and new (camelCase) spelling, the new one mapping to itself,
+    with the model of its items."""
+    table: dict[str, tuple[str, type[BaseModel] | None]] = {}
+    for name, info in model.model_fields.items():
+        alias = info.alias or name
+        table[name] = table[alias] = (alias, nested_model(model, name))
+    return table
+
+
+def camel_case_names(
+    values: dict[str, Any],
+    model: type[BaseModel] = IntegrationInputs,
+    *,
+    renamed: list[tuple[str, str]] | None = None,
+    path: str = "",
+) -> dict[str, Any]:
+    """`values` with every snake_case input name of `model` (and of its nested entries) written
+    in camelCase. An old name stays as it is when its new spelling is also present, so that
+    validation refuses the pair instead of one silently winning. Other keys stay too.
+
+    Each rename is appended to `renamed` as (path of the old key, new key), for a warning.
+    """
+    table = renames(model)
+    result: dict[str, Any] = {}
+    for key, value in values.items():
+        new, items = table.get(key, (key, None))
+        if new != key and new in values:
+            new = key
+        if new != key and renamed is not None:
+            renamed.append((f"{path}{key}", new))
+        if items is not None and isinstance(value, list | tuple):
+            value = [
+                camel_case_names(item, items, renamed=renamed, path=f"{path}{key}[{index}].")
+                if isinstance(item, dict)
+                else item
+                for index, item in enumerate(value)
+            ]
+        result[new] = value
+    return result
+
+
+def camel_case_inputs(props: dict[str, Any]) -> dict[str, Any]:
+    """Any resource's inputs with the old spellings renamed: the names of all input models."""
+    for model in INPUT_MODELS:
+        props = camel_case_names(props, model)
+    return props
 
 
 FIELD_HINTS = {
@@ -121,20 +211,56 @@ FIELD_HINTS = {
 }
 
 
-def field_errors(error: ValidationError) -> list[tuple[str, str]]:
-    """One (field, message) pair per problem, with a message a person can act on."""
+def input_names(model: type[BaseModel]) -> list[str]:
+    """The camelCase input names of a model and of its nested entries, for suggestions."""
+    names = []
+    for name, info in model.model_fields.items():
+        names.append(info.alias or name)
+        items = nested_model(model, name)
+        if items is not None:
+            names.extend(input_names(items))
+    return sorted(set(names))
+
+
+def location(parts: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a property path: priceSchedule[0].effectiveFrom."""
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path or "(inputs)"
+
+
+def unknown_name_message(name: str, known: list[str]) -> str:
+    """Why `name` is refused, with the closest known name."""
+    spelled = to_camel(name)
+    if spelled != name and spelled in known:
+        return f"is the old spelling of {spelled}, which is also set: keep only {spelled}"
+    close = difflib.get_close_matches(name, known, n=1)
+    suggestion = f"; did you mean {close[0]}?" if close else ""
+    return (
+        f"is not an input of this resource{suggestion} (inputs are camelCase: {', '.join(known)})"
+    )
+
+
+def field_errors(
+    error: ValidationError, model: type[BaseModel] | None = None
+) -> list[tuple[str, str]]:
+    """One (field, message) pair per problem, with a message a person can act on. The field is
+    spelt as the input was (a snake_case name written before the rename stays snake_case), and
+    an unknown name comes with the closest input name of `model` (of any model without it)."""
+    models = (model,) if model is not None else INPUT_MODELS
+    known = sorted({name for each in models for name in input_names(each)})
     pairs = []
     for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"]) or "(inputs)"
         top = str(item["loc"][0]) if item["loc"] else ""
         if item["type"] == "extra_forbidden":
-            message = "is not an input of this resource: check the spelling (inputs are snake_case)"
+            message = unknown_name_message(str(item["loc"][-1]), known)
         elif item["type"] == "missing":
             message = "is required"
         elif item["type"] == "value_error":
             message = str(item["ctx"]["error"]) if "ctx" in item else item["msg"]
         else:
-            hint = FIELD_HINTS.get(top)
+            hint = FIELD_HINTS.get(to_snake(top))
             message = f"{item['msg']}" + (f": expected {hint}" if hint else "")
-        pairs.append((location, message))
+        pairs.append((location(item["loc"]), message))
     return pairs

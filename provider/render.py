@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -56,10 +57,23 @@ def exact(value: Any) -> Any:
     return format(value.normalize(), "f")
 
 
-def print_table(headers: list[str], rows: list[list[str]]) -> None:
+def print_table(
+    headers: list[str],
+    rows: list[list[str]],
+    *,
+    numeric: Collection[str] = (),
+    unbroken: Collection[str] = (),
+) -> None:
+    """An aligned table: `numeric` columns right-justified, `unbroken` ones never wrapped or
+    cut (ids that people copy), whatever the terminal's width."""
     table = Table(show_edge=False, header_style="bold")
     for header in headers:
-        table.add_column(header)
+        table.add_column(
+            header,
+            justify="right" if header in numeric else "left",
+            no_wrap=header in unbroken,
+            min_width=len(header),
+        )
     for row in rows:
         table.add_row(*row)
     Console().print(table)

@@ -1,9 +1,9 @@
 """Cost reports: periods, group-by, bins, filters, and the previous period beside them.
 
-A report is one SQL query over both periods, the chosen one and the one of the same length just
-before it. The previous period's days are shifted onto the current period's days, so that every
-bin compares like with like. Group-by names map to columns through fixed tables; every user
-value (dates, filter values, integration ids) is a bound parameter.
+A report is one SQL query over both periods, the chosen one and the previous one it is compared
+with (`Period.previous` holds the rule). The previous period's days are shifted onto the current
+period's days, so that every bin compares like with like. Group-by names map to columns through
+fixed tables; every user value (dates, filter values, integration ids) is a bound parameter.
 
 The figures are those of the store's `costs` view (one line item per usage row and non-zero
 credit column, priced by the price in effect on its date), but the query does not read the view:
@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 
@@ -78,18 +78,31 @@ BIN_SQL = {
     "month": "date_trunc('month', day)::DATE",
     "quarter": "date_trunc('quarter', day)::DATE",
 }
+# Bins that can start before the period does; their first bin is labelled with the period's
+# first day instead (a report from a Wednesday has its first week start on that Wednesday).
+CLIPPED_BINS = ("week", "month", "quarter")
+BIN_MONTHS = {"month": 1, "quarter": 3}
 _WORD = re.compile(r"\b[a-z_]+\b")
 
-# The parameters, in order: first day of the previous period, last day of the period, the
-# integration ids (if any), first day of the period and its length in days (to shift the
-# previous period's days), first day of the period again, then the filter's values.
+# Reports cover days in [EARLIEST_DAY, LATEST_DAY]. CircleCI began in 2011, so every real cost
+# is inside; a year like 0001 or 9999 is a typo, and its previous period is not even a date.
+EARLIEST_DAY = date(2000, 1, 1)
+LATEST_DAY = date(2099, 12, 31)
+# At most this many bins: five years of day bins (1,827) fit. Beyond it a chart has less than
+# half a pixel per bar and the table thousands of lines; a wider bin shows more.
+MAX_BINS = 2000
+
+# The parameters, in order: the first and last days of the previous period and of the period,
+# the integration ids (if any), the first day of the period and the months and days that move a
+# previous day onto the day it is compared with, the first day of the period again (for
+# `is_current`, then for clipping the bin if it is clipped), then the filter's values.
 # Only column names from the fixed tables above are ever formatted into it.
 _REPORT_SQL = """
 WITH usage_sums AS (
     SELECT integration_id, {date} AS date{columns},
         {sums}
     FROM usage
-    WHERE {date} BETWEEN ? AND ?{scope}
+    WHERE ({date} BETWEEN ? AND ? OR {date} BETWEEN ? AND ?){scope}
     GROUP BY ALL
 ),
 lines AS (
@@ -107,7 +120,9 @@ day_prices AS (
 ),
 report_lines AS (
     SELECT lines.*, lines.credits * day_prices.usd_per_credit AS amount_usd,
-        CASE WHEN lines.date < ? THEN lines.date + ?::INTEGER ELSE lines.date END AS day
+        CASE WHEN lines.date < ?
+            THEN CAST(lines.date + to_months(?) + to_days(?) AS DATE)
+            ELSE lines.date END AS day
     FROM lines JOIN day_prices
         ON day_prices.integration_id = lines.integration_id AND day_prices.date = lines.date
 )
@@ -147,21 +162,74 @@ def dimension_column(name: str) -> str:
 # --- periods -------------------------------------------------------------------------------------
 
 
+# What a period is compared with; `Period.previous` says how.
+PeriodKind = Literal["rolling", "month", "month_to_date", "year_to_date"]
+# Calendar kinds: how many months back their previous period lies.
+CALENDAR_MONTHS: dict[str, int] = {"month": 1, "month_to_date": 1, "year_to_date": 12}
+
+
 @dataclass(frozen=True)
 class Period:
+    """The days from `start` to `end`, both included, and the kind that decides the previous
+    period (`last_month` is a "month", `this_month` "month_to_date", `year_to_date` itself, and
+    every other period, --from/--to too, "rolling")."""
+
     start: date
     end: date  # inclusive
+    kind: PeriodKind = "rolling"
+
+    def __post_init__(self) -> None:
+        if not fits_its_kind(self):
+            raise ValueError(f"{self.start} .. {self.end} is not a {self.kind} period")
 
     @property
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
     def previous(self) -> Period:
-        """The period of the same length that ends the day before this one starts."""
-        return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+        """The period this one is compared with; the one rule for all reports:
+
+        - a calendar month (`last_month`): the whole month before it, whatever its length
+          (October with September, March with February);
+        - month or year to date (`this_month`, `year_to_date`): the same days one month or one
+          year earlier, clipped to that month's length (31 March with 1..28 February);
+        - rolling (`last_N_days`, `last_N_months`, --from/--to): as many days, ending the day
+          before this period starts.
+        """
+        if self.kind == "rolling":
+            return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1))
+        months = CALENDAR_MONTHS[self.kind]
+        start = add_months(self.start, -months)
+        end = month_end(start) if self.kind == "month" else add_months(self.end, -months)
+        return Period(start, end, self.kind)
+
+    def previous_shift(self) -> tuple[int, int]:
+        """(months, days) that move a day of `previous()` onto the day it is compared with:
+        the same day a month or year later (the end of a shorter month when that day is
+        missing: 29..31 January all fall on 28 February), or as many days later as this period
+        is long."""
+        if self.kind == "rolling":
+            return 0, self.days
+        return CALENDAR_MONTHS[self.kind], 0
 
     def as_dict(self) -> dict[str, str]:
         return {"from": self.start.isoformat(), "to": self.end.isoformat()}
+
+
+def fits_its_kind(period: Period) -> bool:
+    """Calendar kinds start on the first of a month (of January for a year) and stay in it."""
+    start, end = period.start, period.end
+    if period.kind == "month":
+        return start.day == 1 and end == month_end(start)
+    if period.kind == "month_to_date":
+        return start.day == 1 and start <= end <= month_end(start)
+    if period.kind == "year_to_date":
+        return (start.month, start.day) == (1, 1) and start <= end and end.year == start.year
+    return True
+
+
+def month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
 def add_months(day: date, months: int) -> date:
@@ -178,9 +246,9 @@ def named_period(name: str, today: date) -> Period:
     """
     first_of_month = today.replace(day=1)
     if name == "this_month":
-        return Period(first_of_month, today)
+        return Period(first_of_month, today, "month_to_date")
     if name == "last_month":
-        return Period(add_months(first_of_month, -1), first_of_month - timedelta(days=1))
+        return Period(add_months(first_of_month, -1), first_of_month - timedelta(days=1), "month")
     if name == "last_7_days":
         return Period(today - timedelta(days=6), today)
     if name == "last_30_days":
@@ -189,7 +257,7 @@ def named_period(name: str, today: date) -> Period:
         months = int(name.split("_")[1])
         return Period(add_months(today, -months) + timedelta(days=1), today)
     if name == "year_to_date":
-        return Period(date(today.year, 1, 1), today)
+        return Period(date(today.year, 1, 1), today, "year_to_date")
     raise CirclecostError(
         f"--period: unknown period '{name}'", hint=f"use one of: {', '.join(PERIODS)}"
     )
@@ -204,6 +272,12 @@ def resolve_period(start: date | None, end: date | None, name: str | None, today
         raise CirclecostError(
             "a report needs a period", hint="give --from and --to (YYYY-MM-DD) or --period"
         )
+    for option, day in (("--from", start), ("--to", end)):
+        if not EARLIEST_DAY <= day <= LATEST_DAY:
+            raise CirclecostError(
+                f"{option} {day}: reports cover {EARLIEST_DAY} .. {LATEST_DAY}",
+                hint=f"give {option} a day in that range",
+            )
     if end < start:
         raise CirclecostError(f"--to {end} is before --from {start}", hint="swap the two dates")
     return Period(start, end)
@@ -232,6 +306,25 @@ class ReportRequest:
             raise CirclecostError(
                 f"--bin: unknown bin '{self.bin}'", hint=f"use one of: {', '.join(BINS)}"
             )
+        if self.bin is not None and bin_count(self.period, self.bin) > MAX_BINS:
+            raise too_many_bins(self.period, self.bin)
+
+
+def too_many_bins(period: Period, bin_name: str) -> CirclecostError:
+    """The error for a period cut into more than MAX_BINS bins, naming a bin that fits."""
+    widths = ("day", "week", "month", "quarter")  # cumulative bins are days, with no wider kin
+    wider = widths[widths.index(bin_name) + 1 :] if bin_name in widths else ()
+    fitting = [name for name in wider if bin_count(period, name) <= MAX_BINS]
+    suggestion = (
+        f"use --bin {fitting[0]} ({bin_count(period, fitting[0]):,} bins) or a shorter period"
+        if fitting
+        else "use a shorter period"
+    )
+    return CirclecostError(
+        f"--bin {bin_name}: {period.start} .. {period.end} makes "
+        f"{bin_count(period, bin_name):,} bins, more than the {MAX_BINS:,} a report shows",
+        hint=suggestion,
+    )
 
 
 @dataclass
@@ -301,7 +394,11 @@ def report_query(request: ReportRequest) -> tuple[str, list[Any]]:
     """SQL and parameters; its rows are (is_current, bin?, *group values, credits, amount)."""
     period, before = request.period, request.period.previous()
     groups = [dimension_column(name) for name in request.group_by]
-    keys = ([BIN_SQL[request.bin]] if request.bin else []) + groups
+    clipped = request.bin in CLIPPED_BINS
+    bins = [BIN_SQL[request.bin]] if request.bin else []
+    if clipped:  # the first bin starts with the period
+        bins = [f"greatest({bins[0]}, ?::DATE)"]
+    keys = bins + groups
     compiled = compile_filter(request.filter) if request.filter else None
     filter_sql = compiled.sql if compiled else "TRUE"
     columns = needed_columns([*groups, filter_sql])
@@ -316,8 +413,10 @@ def report_query(request: ReportRequest) -> tuple[str, list[Any]]:
         keys="".join(f", {key} AS k{index}" for index, key in enumerate(keys)),
         filter=filter_sql,
     )
-    params: list[Any] = [before.start, period.end, *scope_params, period.start, period.days]
-    params += [period.start, *(compiled.params if compiled else ())]
+    params: list[Any] = [before.start, before.end, period.start, period.end, *scope_params]
+    params += [period.start, *period.previous_shift(), period.start]
+    params += [period.start] if clipped else []
+    params += compiled.params if compiled else ()
     return sql, params
 
 
@@ -433,15 +532,28 @@ def columns_of(request: ReportRequest) -> Sequence[str]:
 
 
 def bin_starts(period: Period, bin_name: str) -> list[date]:
-    """The first day of every bin that overlaps the period, in order (weeks start on Monday)."""
+    """The first day of every bin that overlaps the period, in order (weeks start on Monday);
+    the first bin starts on the period's first day when its calendar week, month or quarter
+    starts before it, as its rows are labelled."""
     if bin_name in ("day", "cumulative"):
         return [period.start + timedelta(days=offset) for offset in range(period.days)]
     if bin_name == "week":
         first = period.start - timedelta(days=period.start.weekday())
-        return [first + timedelta(days=7 * n) for n in range((period.end - first).days // 7 + 1)]
-    months = {"month": 1, "quarter": 3}[bin_name]
-    first = period.start.replace(month=(period.start.month - 1) // months * months + 1, day=1)
-    starts = [first]
-    while add_months(starts[-1], months) <= period.end:
-        starts.append(add_months(starts[-1], months))
-    return starts
+        starts = [first + timedelta(days=7 * n) for n in range(bin_count(period, bin_name))]
+    else:
+        months = BIN_MONTHS[bin_name]
+        first = period.start.replace(month=(period.start.month - 1) // months * months + 1, day=1)
+        starts = [add_months(first, months * n) for n in range(bin_count(period, bin_name))]
+    return [max(start, period.start) for start in starts]
+
+
+def bin_count(period: Period, bin_name: str) -> int:
+    """How many bins `bin_starts` gives, counted without making them."""
+    if bin_name in ("day", "cumulative"):
+        return period.days
+    if bin_name == "week":
+        monday = period.start - timedelta(days=period.start.weekday())
+        return (period.end - monday).days // 7 + 1
+    months = BIN_MONTHS[bin_name]
+    first, last = (day.year * 12 + day.month - 1 for day in (period.start, period.end))
+    return last // months - first // months + 1

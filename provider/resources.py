@@ -34,7 +34,14 @@ from pydantic import BaseModel, ValidationError
 from provider import service
 from provider.errors import CirclecostError
 from provider.lifeline import end_with_pulumi_cli
-from provider.models import BindingInputs, IntegrationInputs, WorkspaceInputs, field_errors
+from provider.models import (
+    BindingInputs,
+    IntegrationInputs,
+    WorkspaceInputs,
+    camel_case_inputs,
+    camel_case_names,
+    field_errors,
+)
 
 # Pulumi's placeholder on the wire for a value not known until apply (a preview).
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -53,6 +60,20 @@ INTEGRATION_OUTPUTS = (
     "line_items",
     "total_credits",
     "total_cost_usd",
+    "store_id",  # every resource's: the identity of the store it lives in
+)
+
+
+# The settings read from stack config, `circlecost:<key>` (README "Settings" gives each one's
+# environment variable). The reference stack refuses other keys of the namespace, but for its
+# `integrations`, `workspaces` and token keys.
+SETTING_KEYS = (
+    "actor",
+    "store",
+    "circleciUrl",
+    "allowLoopbackDownloads",
+    "createTimeoutSeconds",
+    "bindingTimeoutSeconds",
 )
 
 
@@ -105,6 +126,13 @@ class CirclecostProvider(ResourceProvider):
         ]
         return CheckResult(inputs, failures)
 
+    def require_store_of(self, recorded: dict[str, Any], what: str) -> None:
+        """Fails (leaving the state as it is) when `what` lives in another store."""
+        service.require_recorded_store(self.settings, recorded.get("store_id"), what)
+
+    def store_output(self) -> dict[str, str]:
+        return {"store_id": service.store_identity(self.settings)}
+
     def parse(self, props: dict[str, Any]) -> Any:
         return self.inputs_model.model_validate(user_inputs(props))
 
@@ -132,22 +160,28 @@ def without_unknown_objects(value: Any) -> Any:
 
 
 def user_inputs(props: dict[str, Any]) -> dict[str, Any]:
-    """The declared inputs, without Pulumi's `__provider`, the context inputs and the outputs.
+    """The declared inputs, without Pulumi's `__provider`, the context inputs and the outputs,
+    with camelCase names: a state written before the rename (snake_case names) diffs and parses
+    like one written after it.
 
     Unknown keys stay, so that a misspelt input fails validation instead of vanishing.
     """
-    return {
-        key: value
-        for key, value in props.items()
-        if not key.startswith("__") and key not in CONTEXT_INPUTS and key not in INTEGRATION_OUTPUTS
-    }
+    return camel_case_inputs(
+        {
+            key: value
+            for key, value in props.items()
+            if not key.startswith("__")
+            and key not in CONTEXT_INPUTS
+            and key not in INTEGRATION_OUTPUTS
+        }
+    )
 
 
 def validate(model: type[BaseModel], values: dict[str, Any]) -> list[tuple[str, str]]:
     try:
         model.model_validate(values)
     except ValidationError as error:
-        return field_errors(error)
+        return field_errors(error, model)
     return []
 
 
@@ -187,11 +221,12 @@ class IntegrationProvider(CirclecostProvider):
 
     @pulumi_failures
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        self.require_store_of(olds, f"integration {id_}")
         before, after = user_inputs(olds), user_inputs(news)
         changed = sorted(
             key for key in set(before) | set(after) if before.get(key) != after.get(key)
         )
-        replaces = [key for key in changed if key == "organization_id"]
+        replaces = [key for key in changed if key == "organizationId"]
         unfinished = not changed and service.import_unfinished(self.settings, id_)
         return DiffResult(
             changes=bool(changed) or unfinished,
@@ -209,12 +244,15 @@ class IntegrationProvider(CirclecostProvider):
 
     @pulumi_failures
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        self.require_store_of(olds, f"integration {id_}")
         old_inputs, new_inputs = self.parse(olds), self.parse(news)
         outputs = service.update_integration(self.settings, id_, old_inputs, new_inputs)
         return UpdateResult({**news, **outputs})
 
     @pulumi_failures
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        # Only an integration really gone from its own store may disappear from the state.
+        self.require_store_of(props, f"integration {id_}")
         token = props.get("token")
         outputs = service.read_integration(
             self.settings, id_, token if isinstance(token, str) else None
@@ -224,12 +262,17 @@ class IntegrationProvider(CirclecostProvider):
         return ReadResult(id_, {**props, **outputs})
 
     @pulumi_failures
-    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        self.require_store_of(props, f"integration {id_}")
         service.delete_integration(self.settings, id_)
 
 
 class Integration(Resource, module="circlecost", name="Integration"):
-    """A CircleCI organization whose usage circlecost imports and prices."""
+    """A CircleCI organization whose usage circlecost imports and prices.
+
+    Keyword arguments are snake_case, as in every Pulumi Python SDK; the inputs they become (in
+    the state, and what policies see) are camelCase: `organizationId`, `pricePerCredit`, ...
+    """
 
     organization_name: pulumi.Output[str]
     token_user: pulumi.Output[str]
@@ -242,6 +285,7 @@ class Integration(Resource, module="circlecost", name="Integration"):
     line_items: pulumi.Output[int]
     total_credits: pulumi.Output[float]
     total_cost_usd: pulumi.Output[float]
+    store_id: pulumi.Output[str]
 
     def __init__(
         self,
@@ -257,24 +301,39 @@ class Integration(Resource, module="circlecost", name="Integration"):
         adopt: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        inputs: dict[str, Any] = {
+        declared = {
             "token": pulumi.Output.secret(token),
             "organization_id": organization_id,
             "description": description,
-            **context_inputs(),
-            **{name: None for name in INTEGRATION_OUTPUTS},
-        }
-        optional = {
             "price_per_credit": str(price_per_credit)
             if isinstance(price_per_credit, float)
             else price_per_credit,
-            "price_schedule": price_schedule,
+            "price_schedule": camel_case_schedule(price_schedule),
             "token_expires_on": token_expires_on,
             "backfill_months": backfill_months,
             "adopt": adopt or None,
         }
-        inputs.update({key: value for key, value in optional.items() if value is not None})
+        inputs: dict[str, Any] = {
+            **camel_case_names(
+                {key: value for key, value in declared.items() if value is not None}
+            ),
+            **context_inputs(),
+            **{name: None for name in INTEGRATION_OUTPUTS},
+        }
         super().__init__(IntegrationProvider(), resource_name, inputs, opts)
+
+
+def camel_case_schedule(schedule: Any) -> Any:
+    """Dated prices with camelCase names (`effectiveFrom`, `pricePerCredit`) also when the list
+    is known only later, an Output: `camel_case_names` renames a plain list itself."""
+    if schedule is None or (
+        isinstance(schedule, list | tuple)
+        and not any(isinstance(entry, pulumi.Output) for entry in schedule)
+    ):
+        return schedule
+    return pulumi.Output.from_input(schedule).apply(
+        lambda entries: camel_case_names({"priceSchedule": entries})["priceSchedule"]
+    )
 
 
 def context_inputs() -> dict[str, Any]:
@@ -293,7 +352,8 @@ class WorkspaceProvider(CirclecostProvider):
     inputs_model = WorkspaceInputs
 
     @pulumi_failures
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        self.require_store_of(olds, f"workspace {id_}")
         before, after = user_inputs(olds), user_inputs(news)
         changed = [key for key in ("name", "description") if before.get(key) != after.get(key)]
         return DiffResult(changes=bool(changed), replaces=[])
@@ -301,15 +361,22 @@ class WorkspaceProvider(CirclecostProvider):
     @pulumi_failures
     def create(self, props: dict[str, Any]) -> CreateResult:
         workspace_id = service.create_workspace(self.settings, self.parse(props))
-        return CreateResult(workspace_id, props)
+        return CreateResult(workspace_id, {**props, **self.store_output()})
 
     @pulumi_failures
-    def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        self.require_store_of(olds, f"workspace {id_}")
         service.update_workspace(self.settings, id_, self.parse(news))
-        return UpdateResult(news)
+        return UpdateResult({**news, **self.store_output()})
 
     @pulumi_failures
-    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        self.require_store_of(props, f"workspace {id_}")
+        return ReadResult(id_, props)
+
+    @pulumi_failures
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        self.require_store_of(props, f"workspace {id_}")
         service.delete_workspace(self.settings, id_)
 
 
@@ -335,10 +402,11 @@ class WorkspaceBindingProvider(CirclecostProvider):
     inputs_model = BindingInputs
 
     @pulumi_failures
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        self.require_store_of(olds, f"workspace binding {id_}")
         before, after = user_inputs(olds), user_inputs(news)
         changed = [
-            key for key in ("workspace_id", "integration_id") if before.get(key) != after.get(key)
+            key for key in ("workspaceId", "integrationId") if before.get(key) != after.get(key)
         ]
         return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
 
@@ -348,16 +416,24 @@ class WorkspaceBindingProvider(CirclecostProvider):
         binding_id = service.create_binding(
             self.settings, inputs.workspace_id, inputs.integration_id
         )
-        return CreateResult(binding_id, props)
+        return CreateResult(binding_id, {**props, **self.store_output()})
 
     @pulumi_failures
-    def delete(self, _id: str, props: dict[str, Any]) -> None:
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        self.require_store_of(props, f"workspace binding {id_}")
+        return ReadResult(id_, props)
+
+    @pulumi_failures
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        self.require_store_of(props, f"workspace binding {id_}")
         inputs = self.parse(props)
         service.delete_binding(self.settings, inputs.workspace_id, inputs.integration_id)
 
 
 class WorkspaceBinding(Resource, module="circlecost", name="WorkspaceBinding"):
-    """Makes an integration's costs visible in a workspace, once its import is Stable."""
+    """Makes an integration's costs visible in a workspace, once its import is Stable.
+
+    Its inputs are `workspaceId` and `integrationId`."""
 
     def __init__(
         self,
@@ -368,8 +444,8 @@ class WorkspaceBinding(Resource, module="circlecost", name="WorkspaceBinding"):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         inputs = {
-            "workspace_id": workspace_id,
-            "integration_id": integration_id,
+            "workspaceId": workspace_id,
+            "integrationId": integration_id,
             **context_inputs(),
         }
         super().__init__(WorkspaceBindingProvider(), resource_name, inputs, opts)

@@ -541,6 +541,41 @@ def sync_integrations(
     return integration_outputs(store, record.id)
 
 
+# --- the store a resource lives in ----------------------------------------------------------------
+
+
+class StoreMismatch(CirclecostError):
+    """A run looks for a resource in a store other than the one it was created in."""
+
+
+def store_identity(settings: Settings) -> str:
+    """The identity of this run's store (creating and migrating the store if needed)."""
+    return settings.store().identity()
+
+
+def require_recorded_store(settings: Settings, recorded: Any, what: str) -> None:
+    """Refuses to go on when `what` was created in another store than this run's.
+
+    Without this a fresh CI runner with an empty store, or a typo in `circlecost:store`, made
+    `pulumi refresh` find nothing and drop every resource from the Pulumi state. State written
+    before stores had an identity records none: it is taken as it is and recorded from now on.
+    """
+    if not isinstance(recorded, str) or not recorded:
+        return
+    path = settings.store_path
+    current = store_identity(settings) if path.exists() else None
+    if current == recorded:
+        return
+    uses = f"store {current} ({path})" if current else f"{path}, which does not exist"
+    raise StoreMismatch(
+        f"{what} lives in store {recorded}; this run uses {uses}. "
+        "Nothing was changed in the Pulumi state or in either store",
+        hint="point `circlecost:store` (or CIRCLECOST_STORE) at the store this stack was "
+        "created with (on CI runners, the team's shared store); if that store is gone for good, "
+        "`pulumi state delete <urn>` removes the resource from the state",
+    )
+
+
 def integration_outputs(store: Store, integration_id: str) -> dict[str, Any]:
     record = store.get_integration(integration_id)
     if record is None:
@@ -558,6 +593,7 @@ def integration_outputs(store: Store, integration_id: str) -> dict[str, Any]:
         "line_items": int(summary["line_items"]),
         "total_credits": float(summary["total_credits"]),
         "total_cost_usd": float(round(Decimal(summary["total_cost_usd"]), 2)),
+        "store_id": store.identity(),
     }
 
 

@@ -486,6 +486,12 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # 2: which Pulumi stack created an integration, so that the same stack re-running a create
     # that was cut off continues it (another stack still has to adopt it explicitly).
     ("ALTER TABLE integrations ADD COLUMN created_by_stack VARCHAR",),
+    # 3: the store's identity, recorded in every resource's outputs, so that a run looking into
+    # an empty or different store fails instead of making Pulumi forget the resources.
+    (
+        "CREATE TABLE store_identity (id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)",
+        "INSERT INTO store_identity SELECT uuid()::VARCHAR, now()::TIMESTAMP",
+    ),
 )
 
 
@@ -774,6 +780,17 @@ class Store:
     def schema_version(self) -> int:
         with self.reader() as con:
             return _schema_version(con)
+
+    def identity(self) -> str:
+        """The UUID this store was given when it was created (or upgraded to schema 3)."""
+        with self.reader() as con:
+            row = con.execute("SELECT id FROM store_identity").fetchone()
+        if row is None:
+            raise StoreError(
+                f"the store {self.path} has no identity",
+                hint="open it once with this version of circlecost (it migrates the store)",
+            )
+        return str(row[0])
 
     # --- integrations --------------------------------------------------------------------------
 

@@ -9,45 +9,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from provider.cli import main
 from provider.emulator import Emulator
-from provider.store import Store
-from provider.windows import Window
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-EXPECTED = json.loads((DATA / "expected.json").read_text())
-OCTOBER = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC))
-
-
-@pytest.fixture
-def sample_store(tmp_path: Path) -> Path:
-    """The two sample parts loaded for one integration, owner 'ana'."""
-    path = tmp_path / "costs.duckdb"
-    store = Store(path)
-    store.migrate()
-    store.ensure_first_owner("ana")
-    record = store.insert_integration(
-        EXPECTED["organization_id"], "sha256:0123456789abcdef", organization_name="initech"
-    )
-    store.plan_windows(record.id, [OCTOBER])
-    store.replace_window_rows(
-        record.id,
-        OCTOBER,
-        None,
-        [DATA / "usage-export-part-1.csv.gz", DATA / "usage-export-part-2.csv.gz"],
-    )
-    return path
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+from .conftest import EXPECTED, run
 
 
 def test_report_json_matches_the_sample_totals(sample_store: Path) -> None:

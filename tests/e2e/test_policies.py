@@ -71,7 +71,7 @@ def test_a_shared_token_fails_the_dedicated_token_policy(tmp_path: Path) -> None
     [
         (in_days(-1), "expired on"),
         (in_days(200), "more than 90 days ahead"),
-        (None, "has no token_expires_on"),
+        (None, "has no tokenExpiresOn"),
     ],
     ids=["expired", "too-long-lived", "missing"],
 )

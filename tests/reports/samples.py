@@ -145,3 +145,9 @@ def credits_by(
         if keep(item):
             sums[key(item)] += item.credits
     return dict(sums)
+
+
+def october_days(first: int, last: int) -> Decimal:
+    """The sample credits from `first` to `last` October (the samples hold October only)."""
+    sums = credits_by(lambda item: True, lambda item: first <= item.date.day <= last)
+    return sums.get(True, Decimal(0))

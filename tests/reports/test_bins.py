@@ -12,7 +12,7 @@ from provider import reports
 from provider.errors import CirclecostError
 
 from .conftest import BuildReport
-from .samples import credits_by
+from .samples import credits_by, october_days
 
 SECOND_HALF = reports.Period(date(2026, 10, 16), date(2026, 10, 31))  # previous: Sep 30..Oct 15
 PRICE = Decimal("0.0006")
@@ -30,14 +30,66 @@ def test_day_bins_hold_each_days_costs(build: BuildReport) -> None:
     assert [row["bin"] for row in report.rows] == sorted(wanted)
 
 
-def test_week_bins_start_on_monday(build: BuildReport) -> None:
-    report = build(bin="week", group_by=("service",))
+def test_week_bins_start_on_monday_except_the_first_which_starts_with_the_period(
+    build: BuildReport,
+) -> None:
+    report = build(bin="week", group_by=("service",))  # 1 October 2026 is a Thursday
 
-    wanted = credits_by(lambda item: (monday(item.date).isoformat(), item.service))
+    first = date(2026, 10, 1)
+    wanted = credits_by(lambda item: (max(monday(item.date), first).isoformat(), item.service))
     assert {(row["bin"], row["service"]): row["credits"] for row in report.rows} == wanted
     assert {row["bin"] for row in report.rows} == {
-        "2026-09-28", "2026-10-05", "2026-10-12", "2026-10-19", "2026-10-26"
+        "2026-10-01", "2026-10-05", "2026-10-12", "2026-10-19", "2026-10-26"
     }  # fmt: skip
+
+
+def test_a_report_from_a_wednesday_labels_its_first_week_with_that_wednesday(
+    build: BuildReport,
+) -> None:
+    period = reports.Period(date(2026, 10, 14), date(2026, 10, 27))  # Wednesday .. Tuesday
+
+    report = build(period, bin="week")
+
+    assert [(row["bin"], row["credits"]) for row in report.rows] == [
+        ("2026-10-14", october_days(14, 18)),
+        ("2026-10-19", october_days(19, 25)),
+        ("2026-10-26", october_days(26, 27)),
+    ]
+    assert report.total["credits"] == october_days(14, 27)
+    assert reports.bin_starts(period, "week") == [
+        date(2026, 10, 14), date(2026, 10, 19), date(2026, 10, 26)
+    ]  # fmt: skip
+
+
+# 14 October .. 31 December (79 days) is compared with 27 July .. 13 October: 1..13 October
+# lands on 19..31 December.
+@pytest.mark.parametrize(
+    ("bin_name", "labels", "rows"),
+    [
+        (
+            "month",
+            ["2026-10-14", "2026-11-01", "2026-12-01"],
+            [("2026-10-14", (14, 31), None), ("2026-12-01", None, (1, 13))],
+        ),
+        ("quarter", ["2026-10-14"], [("2026-10-14", (14, 31), (1, 13))]),
+    ],
+)
+def test_month_and_quarter_bins_that_start_before_the_period_start_with_it(
+    build: BuildReport,
+    bin_name: str,
+    labels: list[str],
+    rows: list[tuple[str, tuple[int, int] | None, tuple[int, int] | None]],
+) -> None:
+    period = reports.Period(date(2026, 10, 14), date(2026, 12, 31))
+
+    report = build(period, bin=bin_name)
+
+    figures = [(row["bin"], row["credits"], row["previous_credits"]) for row in report.rows]
+    assert figures == [
+        (label, october_days(*now) if now else 0, october_days(*before) if before else 0)
+        for label, now, before in rows
+    ]
+    assert [start.isoformat() for start in reports.bin_starts(period, bin_name)] == labels
 
 
 def test_quarter_bins_start_on_the_quarters_first_day(build: BuildReport) -> None:
@@ -58,8 +110,8 @@ def test_month_bins_compare_with_the_previous_period_shifted_onto_them(
     first_half = credits_by(lambda item: item.date.day <= 15)[True]
     second_half = credits_by(lambda item: item.date.day > 15)[True]
     rows = {row["bin"]: row for row in report.rows}
-    assert set(rows) == {"2026-10-01", "2026-11-01"}
-    assert (rows["2026-10-01"]["credits"], rows["2026-10-01"]["previous_credits"]) == (
+    assert set(rows) == {"2026-10-16", "2026-11-01"}
+    assert (rows["2026-10-16"]["credits"], rows["2026-10-16"]["previous_credits"]) == (
         second_half,
         0,
     )

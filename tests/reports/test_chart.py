@@ -28,7 +28,7 @@ def hand_made(bin_name: str | None, rows: list[tuple[Any, ...]]) -> reports.Repo
     [
         ("day", date(2026, 10, 1), date(2026, 10, 31), 31),
         ("cumulative", date(2026, 10, 1), date(2026, 10, 31), 31),
-        ("week", date(2026, 9, 28), date(2026, 10, 26), 5),
+        ("week", date(2026, 10, 1), date(2026, 10, 26), 5),  # 1 October is a Thursday
         ("month", date(2026, 10, 1), date(2026, 10, 1), 1),
         ("quarter", date(2026, 10, 1), date(2026, 10, 1), 1),
     ],
@@ -42,8 +42,39 @@ def test_bin_starts_cover_the_period(bin_name: str, first: date, last: date, cou
 def test_bin_starts_of_a_long_period_step_by_calendar_months() -> None:
     period = reports.Period(date(2026, 1, 31), date(2026, 12, 30))
 
-    assert [d.month for d in reports.bin_starts(period, "month")] == list(range(1, 13))
-    assert reports.bin_starts(period, "quarter") == [date(2026, m, 1) for m in (1, 4, 7, 10)]
+    months = reports.bin_starts(period, "month")
+    assert months == [date(2026, 1, 31), *(date(2026, m, 1) for m in range(2, 13))]
+    quarters = reports.bin_starts(period, "quarter")
+    assert quarters == [date(2026, 1, 31), *(date(2026, m, 1) for m in (4, 7, 10))]
+
+
+@pytest.mark.parametrize("bin_name", ["day", "week", "month", "quarter", "cumulative"])
+def test_bin_count_is_the_number_of_bin_starts(bin_name: str) -> None:
+    for first, last in [
+        (date(2026, 10, 14), date(2026, 10, 14)),
+        (date(2026, 10, 14), date(2026, 10, 19)),
+        (date(2026, 12, 27), date(2027, 1, 4)),
+        (date(2026, 1, 31), date(2028, 2, 29)),
+    ]:
+        period = reports.Period(first, last)
+        assert reports.bin_count(period, bin_name) == len(reports.bin_starts(period, bin_name))
+
+
+def test_a_chart_from_a_wednesday_labels_its_first_week_with_that_wednesday() -> None:
+    wednesday = reports.Period(date(2026, 10, 14), date(2026, 10, 31))
+    request = reports.ReportRequest(wednesday, group_by=("service",), bin="week")
+    report = reports.Report(request)
+    figures = reports.figures((Decimal(3), Decimal(3)), (Decimal(0), Decimal(0)))
+    report.rows.append({"bin": "2026-10-14", "service": "Compute", **figures})
+
+    series = render.chart_series(report)
+    svg = render.chart_svg(report)
+
+    assert series.bins == ["2026-10-14", "2026-10-19", "2026-10-26"]
+    assert series.amounts == {("2026-10-14", "Compute"): 3.0}
+    assert 'data-bin="2026-10-14"' in svg
+    assert ">2026-10-14</text>" in svg
+    assert "2026-10-12" not in svg
 
 
 def test_days_without_costs_keep_their_place_on_the_axis() -> None:

@@ -23,6 +23,13 @@ from provider.vql import TAG_COLUMNS, compile_filter
 from .conftest import load_samples, new_store
 
 SEPTEMBER_TO_NOVEMBER = reports.Period(date(2026, 9, 20), date(2026, 11, 3))
+# Calendar periods: compared with the month before (September has edge rows on its 1st, 25th and
+# 27th) and with 1..20 September, which leaves the 25th and 27th out.
+PERIODS = [
+    SEPTEMBER_TO_NOVEMBER,
+    reports.Period(date(2026, 10, 1), date(2026, 10, 31), "month"),
+    reports.Period(date(2026, 10, 1), date(2026, 10, 20), "month_to_date"),
+]
 GROUPINGS = [(name,) for name in reports.DIMENSIONS] + [(f"tag:{key}",) for key in TAG_COLUMNS]
 FILTERS = [
     "costs.service = 'Compute'",
@@ -73,11 +80,12 @@ def add_edge_rows(store: Store, integration_id: str) -> None:
 def reference(
     con: duckdb.DuckDBPyConnection, request: reports.ReportRequest
 ) -> tuple[reports.Sums, reports.Sums]:
-    """Figures straight from the costs view, the previous period moved onto the current days."""
+    """Figures straight from the costs view, the previous period moved onto the current days,
+    the first bin starting on the period's first day."""
     period = request.period
     return (
-        view_sums(con, request, period, 0),
-        view_sums(con, request, period.previous(), period.days),
+        view_sums(con, request, period, (0, 0)),
+        view_sums(con, request, period.previous(), period.previous_shift()),
     )
 
 
@@ -85,10 +93,15 @@ def view_sums(
     con: duckdb.DuckDBPyConnection,
     request: reports.ReportRequest,
     period: reports.Period,
-    shift: int,
+    shift: tuple[int, int],
 ) -> reports.Sums:
-    day = f"(date + {shift})"
-    keys = [reports.BIN_SQL[request.bin].replace("day", day)] if request.bin else []
+    day = f"CAST(date + to_months({shift[0]}) + to_days({shift[1]}) AS DATE)"
+    first_day = request.period.start.isoformat()
+    keys = (
+        [f"greatest({reports.BIN_SQL[request.bin].replace('day', day)}, DATE '{first_day}')"]
+        if request.bin
+        else []
+    )
     keys += [reports.dimension_column(name) for name in request.group_by]
     compiled = compile_filter(request.filter) if request.filter else None
     where = f" AND {compiled.sql}" if compiled else ""
@@ -104,12 +117,16 @@ def view_sums(
     }
 
 
+@pytest.mark.parametrize("period", PERIODS, ids=lambda period: period.kind)
 @pytest.mark.parametrize("bin_name", [None, *reports.BINS])
 @pytest.mark.parametrize("group_by", GROUPINGS, ids="-".join)
 def test_every_dimension_and_bin_equals_the_view(
-    connection: duckdb.DuckDBPyConnection, group_by: tuple[str, ...], bin_name: str | None
+    connection: duckdb.DuckDBPyConnection,
+    group_by: tuple[str, ...],
+    bin_name: str | None,
+    period: reports.Period,
 ) -> None:
-    request = reports.ReportRequest(SEPTEMBER_TO_NOVEMBER, group_by=group_by, bin=bin_name)
+    request = reports.ReportRequest(period, group_by=group_by, bin=bin_name)
 
     assert reports.aggregate(connection, request) == reference(connection, request)
 

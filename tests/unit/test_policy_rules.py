@@ -63,8 +63,8 @@ def test_dedicated_token_skips_unknown_tokens() -> None:
         ("2027-01-10", 90, None),
         ("2026-11-25", 90, None),
         ("2027-02-23", 90, None),  # exactly 90 days ahead
-        (None, 90, "has no token_expires_on"),
-        ("", 90, "has no token_expires_on"),
+        (None, 90, "has no tokenExpiresOn"),
+        ("", 90, "has no tokenExpiresOn"),
         ("2026-11-24", 90, "expired on 2026-11-24"),
         ("2027-02-24", 90, "more than 90 days ahead"),
         ("2027-06-01", 365, None),  # config override
