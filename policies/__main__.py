@@ -28,11 +28,12 @@ from pulumi_policy import (
 
 from policies import rules
 from provider.models import camel_case_inputs
-from provider.service import clock_from_environment
 
 
 def today() -> date:
     """Today on circlecost's clock: the one the provider reads, so both agree on expiry."""
+    from provider.service import clock_from_environment  # only where a rule needs the date
+
     return clock_from_environment()().date()
 
 

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from provider.emulator import Emulator, EmulatorClock
+from tests.clock import SUITE_NOW
 
 from .conftest import NOW, OCTOBER
 
@@ -27,8 +28,9 @@ def test_an_unfrozen_clock_ticks_from_where_it_was_set() -> None:
     assert clock.now() < NOW
 
 
-def test_the_clock_defaults_to_real_utc_time() -> None:
-    assert abs(EmulatorClock().now() - datetime.now(UTC)) < timedelta(seconds=5)
+def test_the_clock_defaults_to_the_process_clock() -> None:
+    # The suite's clock stands at SUITE_NOW (ticking): a new emulator clock reads it unmoved.
+    assert abs(EmulatorClock().now() - SUITE_NOW) < timedelta(seconds=5)
 
 
 def test_naive_times_are_taken_as_utc() -> None:
