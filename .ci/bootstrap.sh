@@ -6,7 +6,11 @@
 #      host (.ci/langhost) installed into .venv/bin. Nothing is built then and Go is not needed.
 #      With no usable `pulumi` on PATH, the CLI is built once from the Go module proxy into a
 #      cache outside the work tree (CIRCLECOST_BUILD_PULUMI=1 forces this path).
-# The chosen CLI's root folder (the parent of its bin/) is written to .venv/pulumi-root.
+#   3. PostgreSQL server binaries (initdb, pg_ctl, postgres) for the shared-store tests, which
+#      start a throwaway cluster of their own (tests/services.py). As root with apt-get, the Debian
+#      package `postgresql` is installed when none is found; otherwise this only warns.
+# The chosen CLI's root folder (the parent of its bin/) is written to .venv/pulumi-root, and the
+# PostgreSQL bin folder to .venv/postgres-bin.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -269,5 +273,60 @@ link_into_venv() {
   return 0
 }
 
+find_postgres_bin() {
+  # The newest folder holding initdb beside pg_ctl and postgres: Debian's versioned folders
+  # first, then the initdb on PATH (symlinks resolved).
+  local dir found
+  while IFS= read -r dir; do
+    if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && [ -x "$dir/postgres" ]; then
+      echo "$dir"; return 0
+    fi
+  done < <(printf '%s\n' /usr/lib/postgresql/*/bin | sort -rV)
+  found=$(command -v initdb 2>/dev/null) || return 1
+  dir=$(dirname "$(readlink -f "$found")")
+  [ -x "$dir/pg_ctl" ] && [ -x "$dir/postgres" ] || return 1
+  echo "$dir"
+}
+
+apt_install_postgresql() {
+  # Quiet unless it fails; `apt-get update` only when the package lists are stale or missing.
+  local log
+  log=$(mktemp)
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >"$log" 2>&1; then
+    say "apt-get install postgresql failed; running apt-get update and trying once more"
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+           DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; } >"$log" 2>&1; then
+      tail -n 20 "$log" >&2
+      rm -f "$log"
+      return 1
+    fi
+  fi
+  rm -f "$log"
+}
+
+ensure_postgres() {
+  local bin=""
+  bin=$(find_postgres_bin) || bin=""
+  if [ -z "$bin" ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "no PostgreSQL server found; installing the Debian package postgresql (apt-get, once)"
+    if apt_install_postgresql; then
+      bin=$(find_postgres_bin) || bin=""
+    else
+      say "warning: apt-get install postgresql failed; see the apt-get output above"
+    fi
+  fi
+  if [ -z "$bin" ]; then
+    rm -f "$VENV/postgres-bin"
+    say "warning: no PostgreSQL server (initdb, pg_ctl, postgres) in /usr/lib/postgresql/*/bin or on PATH. The shared-store tests need one and fail without it; everything else works. Install the Debian package postgresql (apt-get install postgresql) or your system's PostgreSQL server package, then run make bootstrap again"
+    return 0
+  fi
+  if [ "$(id -u)" -eq 0 ] && ! id -u postgres >/dev/null 2>&1; then
+    say "warning: running as root but there is no \`postgres\` user: initdb refuses to run as root, so the shared-store tests will fail (the Debian package postgresql creates that user)"
+  fi
+  echo "$bin" > "$VENV/postgres-bin"
+  say "using the PostgreSQL server binaries in $bin for the shared-store tests"
+}
+
 ensure_venv
 ensure_pulumi
+ensure_postgres

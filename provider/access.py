@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from provider.engine import SharedStore, parse_location
 from provider.service import DEFAULT_STORE
 from provider.store import Store
 
 
-def roles_for_policy(store_path: str | None, actor: str) -> list[str] | None:
-    """The actor's roles, or None when the store has no principals yet (its first actor will
-    become the Organization Owner). Raises when the store exists but cannot be read."""
-    path = Path(store_path) if store_path else DEFAULT_STORE
-    if not path.exists():
-        return None
-    store = Store(path, writer_kind="pulumi preview (policy pack)")
-    if not store.list_principals():
+def roles_for_policy(
+    store_location: str | None, actor: str, data_path: str | None = None
+) -> list[str] | None:
+    """The actor's roles, or None when an embedded store has no principals yet (its first actor
+    will become the Organization Owner). A shared store never adopts its first actor: there an
+    unknown actor holds no role, and a store not yet created is an error that says how to create
+    it. Raises when the store exists but cannot be read."""
+    location = parse_location(store_location, data_path) if store_location else DEFAULT_STORE
+    store = Store(location, writer_kind="pulumi preview (policy pack)")
+    if isinstance(location, SharedStore):
+        if not store.exists():
+            raise store.not_initialised()
+    elif not location.exists() or not store.list_principals():
         return None
     role = store.get_role(actor)
     return [role] if role else []

@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 import click
 
 from provider import service
+from provider.engine import data_path_from_env, parse_location
 from provider.errors import CirclecostError
 from provider.importer import ImportReport, Status, TokenRejected
 from provider.store import Integration, Store
@@ -52,8 +53,9 @@ MIN_ID_PREFIX = 4
 class Context:
     def __init__(self, store: str | None, actor: str | None, debug: bool) -> None:
         self.debug = debug
+        self.store_setting = store
         self.settings = service.Settings.from_environment(
-            store_path=Path(store) if store else None,
+            store_location=parse_location(store, data_path_from_env()) if store else None,
             actor=actor,
             process_kind="circlecost " + (click.get_current_context().invoked_subcommand or ""),
         )
@@ -102,7 +104,12 @@ class ExplainingGroup(click.Group):
 
 
 @click.group(cls=ExplainingGroup, epilog=EPILOG_STORE)
-@click.option("--store", envvar="CIRCLECOST_STORE", help="Path of the cost store (DuckDB file).")
+@click.option(
+    "--store",
+    envvar="CIRCLECOST_STORE",
+    help="The cost store: a DuckDB file's path, or ducklake:postgres:<libpq string> for a "
+    "shared store (its data path from CIRCLECOST_STORE_DATA_PATH).",
+)
 @click.option(
     "--actor", envvar="CIRCLECOST_ACTOR", help="Who acts (checked against roles, audited)."
 )
@@ -396,12 +403,14 @@ def integrations_remove(context: Context, integration_id: str) -> None:
 def existing_store(settings: service.Settings) -> Store:
     """The store for reading; a missing one is an error that says where the CLI looked."""
     store = settings.reader()
-    if not store.path.exists():
+    if store.shared is None and not store.path.exists():
         raise CirclecostError(
             f"there is no store at {store.path}",
             hint="give the store's path with --store or CIRCLECOST_STORE; "
             "`circlecost integrations add` (or `pulumi up`) creates a new one",
         )
+    if store.shared is not None and not store.exists():
+        raise store.not_initialised()
     return store
 
 
@@ -447,7 +456,7 @@ def status(context: Context) -> None:
     """Integrations, their status and detail, imported range and next quota slot."""
     rows = status_rows(context.settings)
     if not rows:
-        click.echo(f"no integrations in {context.settings.store_path}")
+        click.echo(f"no integrations in {context.settings.store_name}")
         return
     for row in rows:
         click.echo(
@@ -602,6 +611,102 @@ def export(context: Context, fmt: str, start: date, end: date, output: Path) -> 
     with existing_store(context.settings).reader() as connection:
         count = focus.export(connection, period.start, period.end, output)
     click.echo(f"wrote {count} FOCUS rows to {output}")
+
+
+# --- the store itself -----------------------------------------------------------------------------
+
+
+@main.group("store")
+def store_group() -> None:
+    """Create, copy and maintain the cost store (a DuckDB file or a shared DuckLake store)."""
+
+
+DATA_PATH_OPTION = click.option(
+    "--data-path",
+    envvar="CIRCLECOST_STORE_DATA_PATH",
+    help="Where a shared store keeps its Parquet data: a directory or s3://bucket/prefix/.",
+)
+
+
+@store_group.command("init")
+@click.option("--owner", required=True, help="The store's first Organization Owner.")
+@DATA_PATH_OPTION
+@pass_context
+def store_init(context: Context, owner: str, data_path: str | None) -> None:
+    """Create the store with OWNER as its first Organization Owner (once per store).
+
+    A shared store never makes an unknown actor its owner, so it is created this way, by a
+    person, before CI uses it. Running it again on an existing store changes nothing.
+
+    \b
+    Example:
+      export PGPASSWORD=...    # never in the connection string
+      circlecost --store 'ducklake:postgres:host=db.internal dbname=circlecost user=ci' \\
+        store init --owner ana --data-path s3://team-costs/circlecost/
+    """
+    store = service.store_at(context.store_setting, data_path, context.settings)
+    created = store.initialize(owner)
+    verb = "created" if created else "already exists:"
+    click.echo(f"{verb} {store.name} (store {store.identity()})")
+    if created:
+        click.echo(f"{owner} is its Organization Owner")
+
+
+@store_group.command("copy")
+@click.option("--from", "source", required=True, help="The embedded store (file) to copy.")
+@click.option("--to", "target", help="The store to copy into (default: --store).")
+@DATA_PATH_OPTION
+@pass_context
+def store_copy(context: Context, source: str, target: str | None, data_path: str | None) -> None:
+    """Copy every table of an embedded store into a new, empty store (e.g. a shared one).
+
+    Row counts are checked before the copy commits; the copy keeps the store's identity, so
+    Pulumi stacks that used the file go on working against the new store.
+
+    \b
+    Example:
+      circlecost store copy --from .circlecost/costs.duckdb \\
+        --to 'ducklake:postgres:host=db.internal dbname=circlecost user=ci' \\
+        --data-path s3://team-costs/circlecost/
+    """
+    into = service.store_at(target or context.store_setting, data_path, context.settings)
+    counts = into.copy_from(service.store_at(source, None, context.settings))
+    for table, rows in counts.items():
+        click.echo(f"{table}\t{rows}")
+    click.echo(f"copied {source} into {into.name}")
+
+
+@store_group.command("maintain")
+@click.option(
+    "--keep-days",
+    type=click.IntRange(0, 3650),
+    default=7,
+    show_default=True,
+    help="Days of old snapshots (time travel) to keep; 0 frees everything unused.",
+)
+@pass_context
+def store_maintain(context: Context, keep_days: int) -> None:
+    """Expire old snapshots and delete the data files nothing uses any more.
+
+    The daily refresh runs this for a shared store; run it by hand after large purges.
+    """
+    store = existing_store(context.settings)
+    done = store.maintain(timedelta(days=keep_days))
+    click.echo(
+        f"{store.name}: {done['snapshots_expired']} snapshots expired, "
+        f"{done['files_removed']} files removed"
+    )
+
+
+@store_group.command("info")
+@pass_context
+def store_info(context: Context) -> None:
+    """Which store this is: its engine, identity and schema version."""
+    store = existing_store(context.settings)
+    click.echo(f"store\t{store.name}")
+    click.echo(f"engine\t{'shared (DuckLake)' if store.shared else 'embedded (DuckDB file)'}")
+    click.echo(f"identity\t{store.identity()}")
+    click.echo(f"schema\t{store.schema_version()}")
 
 
 # --- access and audit ---------------------------------------------------------------------------

@@ -31,9 +31,11 @@ Dialect decisions where CircleCI documents nothing:
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import gzip
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +49,7 @@ from provider.usage_columns import COLUMN_NAMES, CREDIT_SERVICES, USAGE_COLUMNS
 
 FIELD_COUNT: Final = len(USAGE_COLUMNS)
 GZIP_MAGIC: Final = b"\x1f\x8b"
+GZIP_CHECK_CHUNK: Final = 1 << 20
 # The whole-line reader needs a delimiter that no text line contains.
 LINE_DELIMITER: Final = "\x00"
 MAX_HEADER_BYTES: Final = 64 * 1024
@@ -207,14 +210,52 @@ def load_parts(con: duckdb.DuckDBPyConnection, paths: Sequence[Path], target: Ta
     is read once: the slow path's lines come out of the fast insert's own scan.
     """
     parts = [open_part(path, number) for number, path in enumerate(paths, 1)]
-    slow_lines = _SlowLines()
-    if parts:
-        with _set_aside_function(con, slow_lines):
-            _insert_fast(con, lanes(parts, _duckdb_threads(con)), target)
-    records = parse_pending(parts, slow_lines.in_file_order())
-    if records:
-        _insert_records(con, records, target)
+    # DuckDB's reader ends a cut-off gzip file quietly (a cut between lines would lose rows
+    # without a word), so every compressed part's stream is checked to its end, alongside.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as checker:
+        checks = [checker.submit(gzip_problem, part.path) for part in parts if part.compressed]
+        try:
+            slow_lines = _SlowLines()
+            if parts:
+                with _set_aside_function(con, slow_lines):
+                    _insert_fast(con, lanes(parts, _duckdb_threads(con)), target)
+            records = parse_pending(parts, slow_lines.in_file_order())
+            if records:
+                _insert_records(con, records, target)
+        except (duckdb.Error, CsvFormatError) as err:
+            _raise_gzip_problem(checks, err)
+            raise
+        _raise_gzip_problem(checks, None)
     return _summarize(con, target, len(records))
+
+
+def gzip_problem(path: Path) -> CsvFormatError | None:
+    """Whether a gzip part ends where its stream says it does (zlib releases the GIL)."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        with path.open("rb") as raw:
+            while chunk := raw.read(GZIP_CHECK_CHUNK):
+                while chunk:
+                    inflater.decompress(chunk, GZIP_CHECK_CHUNK)
+                    chunk = inflater.unconsumed_tail
+                    if inflater.eof and inflater.unused_data:
+                        # Another gzip member follows (concatenated parts are valid gzip).
+                        chunk = inflater.unused_data + chunk
+                        inflater = zlib.decompressobj(wbits=31)
+    except (OSError, zlib.error) as err:
+        return CsvFormatError(path, None, f"is not a complete gzip file ({err})")
+    if not inflater.eof:
+        return CsvFormatError(path, None, "is not a complete gzip file (it ends mid-stream)")
+    return None
+
+
+def _raise_gzip_problem(
+    checks: Sequence[concurrent.futures.Future[CsvFormatError | None]], cause: BaseException | None
+) -> None:
+    for check in checks:
+        problem = check.result()
+        if problem is not None:
+            raise problem from cause
 
 
 def lanes(parts: Sequence[Part], count: int) -> list[list[Part]]:

@@ -119,11 +119,11 @@ def run_up(emulator: Emulator, quiet: bool = False) -> dict[str, object]:
     return {name: output.value for name, output in outputs.items()}
 
 
-def print_reports(store_path: Path) -> Path:
+def print_reports(store_location: Path) -> Path:
     from provider import render, reports
     from provider.store import Store
 
-    store = Store(store_path)
+    store = Store(store_location)
     summaries = [store.integration_summary(record.id) for record in store.list_integrations()]
     start = min(s["imported_from"] for s in summaries if s["imported_from"])
     end = max(s["imported_through"] for s in summaries if s["imported_through"])

@@ -155,7 +155,9 @@ def export(connection: duckdb.DuckDBPyConnection, start: date, end: date, output
     timestamp, options = FORMATS[suffix]
     try:
         row = connection.execute(
-            f"COPY ({focus_select(timestamp)}) TO ? ({options})", [start, end, str(partial)]
+            # A quoted literal: DuckDB 1.5 takes no parameter for COPY's target.
+            f"COPY ({focus_select(timestamp)}) TO {_sql_string(str(partial))} ({options})",
+            [start, end],
         ).fetchone()
         partial.replace(output)
     except (duckdb.IOException, OSError) as err:
@@ -167,3 +169,7 @@ def export(connection: duckdb.DuckDBPyConnection, start: date, end: date, output
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
     return int(row[0]) if row else 0
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

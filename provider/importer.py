@@ -18,9 +18,12 @@ cannot change, and asking again would only spend quota.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -48,6 +51,9 @@ log = logging.getLogger("circlecost.importer")
 Clock = Callable[[], datetime]
 # Seconds to hold off after a 429 that did not say how long (CircleCI usually does).
 DEFAULT_RETRY_AFTER = 60.0
+# How long a claim on a window keeps other runs from asking CircleCI for the same export. It
+# outlasts one POST with its retries; a run that dies holding a claim delays the window that long.
+CLAIM_HOLD = timedelta(minutes=2)
 
 
 def utc_now() -> datetime:
@@ -148,6 +154,8 @@ class Importer:
         # Why this client refused a window's download link. Its rules stay the same while it
         # runs, so the window waits for a later run (which asks CircleCI for fresh links).
         self.refused: dict[Window, str] = {}
+        # Names this run in the ledger's claims (see Store.claim_window).
+        self.claimant = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     # --- driving ------------------------------------------------------------------------------
 
@@ -255,8 +263,29 @@ class Importer:
                 f"CircleCI failed the export {task.attempts} times (last reason: {reason})",
             )
             return
-        if not self.slot("POST", outcome, f"a new export for {task.window}"):
+        held = self.store.claim_window(
+            self.integration_id,
+            task.window,
+            self.claimant,
+            self.clock(),
+            CLAIM_HOLD,
+            task.job_id,
+            abandoned=claimant_gone,
+        )
+        if held is not None:
+            outcome.wait_until(held, f"another run is requesting the export of {task.window}")
             return
+        recorded = False
+        try:
+            recorded = self.post_export(task, outcome)
+        finally:
+            if not recorded:
+                self.store.release_window(self.integration_id, task.window, self.claimant)
+
+    def post_export(self, task: WindowTask, outcome: StepOutcome) -> bool:
+        """Asks CircleCI for the window's export and records the job; True if it did."""
+        if not self.slot("POST", outcome, f"a new export for {task.window}"):
+            return False
         try:
             job = self.client.create_usage_export_job(
                 self.org_id, task.window.start, task.window.end
@@ -265,13 +294,13 @@ class Importer:
             raise stopped_by(err, self.org_id) from None
         except RateLimited as err:
             self.rate_limited(err, outcome)
-            return
+            return False
         except BadRequest as err:
             self.give_up(task, outcome, f"CircleCI refused {task.window}: {err.circleci_message}")
-            return
+            return False
         except CircleCIError as err:
             self.retry_later(task, outcome, f"creating the export failed: {err}")
-            return
+            return False
         now = self.clock()
         self.store.record_job(self.integration_id, task.window, job.usage_export_job_id, now)
         faultpoints.reached("after_job_recorded")
@@ -282,6 +311,7 @@ class Importer:
         outcome.wait_until(
             now + self.settings.first_poll_after, f"CircleCI is preparing {task.window}"
         )
+        return True
 
     def poll(self, task: WindowTask, outcome: StepOutcome) -> UsageExportJob | None:
         assert task.job_id is not None
@@ -389,6 +419,22 @@ class Importer:
         self.store.fail_window(self.integration_id, task.window, reason, final=True)
         outcome.failed.append(task.window)
         self.progress(reason)
+
+
+def claimant_gone(claimant: str) -> bool:
+    """Whether a claim's holder (`host:pid:nonce`) was a process of this machine that has ended:
+    a run killed mid-request (a cancelled CI job) must not hold its windows for CLAIM_HOLD."""
+    host, _, rest = claimant.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def stopped_by(err: CircleCIError, org_id: str) -> ImportStopped:

@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
 
 import pulumi
@@ -32,6 +31,7 @@ from pulumi.output import Unknown
 from pydantic import BaseModel, ValidationError
 
 from provider import service
+from provider.engine import data_path_from_env, parse_location
 from provider.errors import CirclecostError
 from provider.lifeline import end_with_pulumi_cli
 from provider.models import (
@@ -70,6 +70,7 @@ INTEGRATION_OUTPUTS = (
 SETTING_KEYS = (
     "actor",
     "store",
+    "storeDataPath",
     "circleciUrl",
     "allowLoopbackDownloads",
     "createTimeoutSeconds",
@@ -88,7 +89,11 @@ def settings_from_config(config: Any) -> service.Settings:
     timeout = get("createTimeoutSeconds")
     binding_timeout = get("bindingTimeoutSeconds")
     return service.Settings.from_environment(
-        store_path=Path(get("store")) if get("store") else None,
+        store_location=(
+            parse_location(get("store"), get("storeDataPath") or data_path_from_env())
+            if get("store")
+            else None
+        ),
         circleci_url=get("circleciUrl"),
         actor=get("actor"),
         allow_loopback_downloads=str(loopback).lower() == "true" if loopback is not None else None,

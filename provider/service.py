@@ -7,6 +7,7 @@ against the actor's role and written to the audit log without secret values.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -29,6 +30,7 @@ from provider.circleci import (
     check_base_url,
     token_fingerprint,
 )
+from provider.engine import SharedStore, parse_location
 from provider.errors import CirclecostError
 from provider.importer import (
     Importer,
@@ -41,6 +43,8 @@ from provider.importer import (
 from provider.models import IntegrationInputs, WorkspaceInputs
 from provider.store import Integration, Store, StoreConflict
 from provider.windows import backfill_windows, earliest_start, refresh_windows
+
+log = logging.getLogger("circlecost.service")
 
 # Hears each import report, with the organization's name, while someone waits for the import.
 ImportWatch = Callable[[str, ImportReport], None]
@@ -80,7 +84,8 @@ def clock_from_environment() -> Callable[[], datetime]:
 class Settings:
     """Where circlecost works and who acts. Built from stack config or the environment."""
 
-    store_path: Path = DEFAULT_STORE
+    # An embedded store's file, or a shared store (`ducklake:postgres:...`, see provider.engine).
+    store_location: Path | SharedStore = DEFAULT_STORE
     circleci_url: str = DEFAULT_BASE_URL
     actor: str | None = None
     allow_loopback_downloads: bool = False
@@ -99,7 +104,9 @@ class Settings:
         env = os.environ
         values: dict[str, Any] = {}
         if env.get("CIRCLECOST_STORE"):
-            values["store_path"] = Path(env["CIRCLECOST_STORE"])
+            values["store_location"] = parse_location(
+                env["CIRCLECOST_STORE"], env.get("CIRCLECOST_STORE_DATA_PATH")
+            )
         if env.get("CIRCLECI_URL"):
             values["circleci_url"] = env["CIRCLECI_URL"]
         if env.get("CIRCLECOST_ACTOR"):
@@ -116,17 +123,26 @@ class Settings:
 
     def store(self) -> Store:
         """The store, migrated to the current schema (creating it on first use)."""
-        store = Store(
-            self.store_path, writer_kind=self.process_kind, lock_timeout=self.lock_timeout
-        )
-        if store.path not in _MIGRATED or not store.path.exists():
+        store = self.reader()
+        key = store.shared or store.path
+        if key not in _MIGRATED or (store.shared is None and not store.path.exists()):
             store.migrate()
-            _MIGRATED.add(store.path)
+            _MIGRATED.add(key)
         return store
 
     def reader(self) -> Store:
         """The store for reading only: never created, never migrated."""
-        return Store(self.store_path, writer_kind=self.process_kind, lock_timeout=self.lock_timeout)
+        return Store(
+            self.store_location, writer_kind=self.process_kind, lock_timeout=self.lock_timeout
+        )
+
+    @property
+    def store_name(self) -> str:
+        """The store as messages name it (a shared store's catalog without its password)."""
+        return str(self.store_location)
+
+    def store_exists(self) -> bool:
+        return self.reader().exists()
 
     def client(self, token: str, *, wait_at_most: timedelta | None = None) -> CircleCIClient:
         """A client that waits (429 Retry-After, backoff) with the same `sleep` as the engine,
@@ -160,7 +176,7 @@ class Settings:
 
 
 # Stores this process has already migrated (a migration check is a write transaction).
-_MIGRATED: set[Path] = set()
+_MIGRATED: set[Path | SharedStore] = set()
 
 
 def import_settings_from_env(base: ImportSettings) -> ImportSettings:
@@ -388,7 +404,7 @@ def run_import(
     record = store.get_integration(integration_id)
     if record is None:
         raise CirclecostError(
-            f"integration {integration_id} is not in the store {settings.store_path}"
+            f"integration {integration_id} is not in the store {settings.store_name}"
         )
     shown_name = record.organization_name or record.organization_id
     with settings.client(token, wait_at_most=min(budget, CLIENT_WAIT_AT_MOST)) as client:
@@ -414,7 +430,7 @@ def update_integration(
     actor = require_role(store, settings, INTEGRATION_CHANGERS, "update an integration")
     if store.get_integration(integration_id) is None:
         raise CirclecostError(
-            f"integration {integration_id} is not in the store {settings.store_path}",
+            f"integration {integration_id} is not in the store {settings.store_name}",
             hint="run `pulumi refresh` so that Pulumi forgets it, then `pulumi up` to create it "
             "again",
         )
@@ -479,6 +495,19 @@ def refresh_integration(
         store.reopen_window(integration_id, window)
     continue_import(settings, integration_id, token, watch)
     store.update_integration(integration_id, last_refresh_at=settings.clock())
+    if store.shared is not None:
+        maintain_after_refresh(store)
+
+
+def maintain_after_refresh(store: Store) -> None:
+    """A shared store keeps every replaced window's old Parquet files until they are expired:
+    the daily refresh does it. Losing the race to another runner's maintenance is no failure."""
+    try:
+        done = store.maintain()
+    except CirclecostError as err:
+        log.warning("the store's maintenance was skipped: %s", err)
+        return
+    log.info("store maintenance: %s", done)
 
 
 def read_integration(
@@ -504,7 +533,7 @@ def refresh_due(record: Integration, settings: Settings) -> bool:
 
 
 def import_unfinished(settings: Settings, integration_id: str) -> bool:
-    if not settings.store_path.exists():
+    if not settings.store_exists():
         return False
     record = settings.reader().get_integration(integration_id)
     return record is not None and record.status == Status.IMPORTING
@@ -541,6 +570,12 @@ def sync_integrations(
     return integration_outputs(store, record.id)
 
 
+def store_at(setting: str | None, data_path: str | None, settings: Settings) -> Store:
+    """The store named by a setting (default: this run's), not created or migrated."""
+    location = parse_location(setting, data_path) if setting else settings.store_location
+    return Store(location, writer_kind=settings.process_kind, lock_timeout=settings.lock_timeout)
+
+
 # --- the store a resource lives in ----------------------------------------------------------------
 
 
@@ -562,8 +597,8 @@ def require_recorded_store(settings: Settings, recorded: Any, what: str) -> None
     """
     if not isinstance(recorded, str) or not recorded:
         return
-    path = settings.store_path
-    current = store_identity(settings) if path.exists() else None
+    path = settings.store_name
+    current = store_identity(settings) if settings.store_exists() else None
     if current == recorded:
         return
     uses = f"store {current} ({path})" if current else f"{path}, which does not exist"
@@ -579,7 +614,7 @@ def require_recorded_store(settings: Settings, recorded: Any, what: str) -> None
 def integration_outputs(store: Store, integration_id: str) -> dict[str, Any]:
     record = store.get_integration(integration_id)
     if record is None:
-        raise CirclecostError(f"integration {integration_id} is not in the store {store.path}")
+        raise CirclecostError(f"integration {integration_id} is not in the store {store.name}")
     summary = store.integration_summary(integration_id)
     return {
         "organization_name": record.organization_name,

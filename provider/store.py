@@ -1,4 +1,4 @@
-"""The cost store: one embedded DuckDB file with everything circlecost knows.
+"""The cost store: everything circlecost knows, in one embedded DuckDB file or a shared DuckLake.
 
 It holds integrations (never their tokens: only a fingerprint), dated prices, the import ledger
 (windows and CircleCI export jobs), the raw usage rows of every export (all 48 columns, typed),
@@ -7,34 +7,51 @@ view `costs` over usage × the price in effect on each line's date, so a price c
 everything at once and nothing is stored twice.
 
 Every operation opens a short-lived connection and closes it (the Pulumi provider is pickled
-and re-imported in other processes, so nothing may live on `self`). Writers take DuckDB's file
-lock; one that finds it held retries for `lock_timeout` seconds, then raises `StoreLocked`
-naming the process that holds it, which each writer records in `<store>.writer.json`. Reports
-read through `reader()`, a read-only connection. `duckdb.Error` is translated into this
-module's errors in one place, `_translated`, with a hint that says what to do.
+and re-imported in other processes, so nothing may live on `self`). On an embedded store,
+writers take DuckDB's file lock; one that finds it held retries for `lock_timeout` seconds, then
+raises `StoreLocked` naming the process that holds it, which each writer records in
+`<store>.writer.json`. A shared store (see `provider.engine`) has no lock: DuckLake commits
+optimistically, and a transaction that lost a race to another runner is run again (`_retried`).
+Because DuckLake sees no conflict between two inserts, every write transaction first bumps a
+guard row (`_GUARDS`) of each aggregate it changes, which turns such races into conflicts too:
+two runners never store a window twice or take more quota than there is. The schema has no
+constraints (DuckLake has none); the rules live in this module's code, the same on both
+engines. Reports read through `reader()`. `duckdb.Error` is translated into this module's
+errors in one place, `_translated`, with a hint that says what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
+import random
 import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, ParamSpec, TypeVar
 
 import duckdb
 
 from provider import csvload, faultpoints
 from provider.csvload import LoadResult
+from provider.engine import (
+    LAKE_ALIAS,
+    CatalogNotCreated,
+    SharedStore,
+    is_commit_conflict,
+    lake_connection,
+)
+from provider.engine import parse_location as parse_location
+from provider.engine import unreachable as lake_unreachable
 from provider.errors import CirclecostError
 from provider.usage_columns import LIST_PRICE_USD_PER_CREDIT
 from provider.windows import Window
@@ -62,6 +79,9 @@ __all__ = [
     "Workspace",
     "token_fingerprint",
 ]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 BASE_PRICE_DATE: Final = date(1, 1, 1)
 LIST_PRICE: Final = Decimal(LIST_PRICE_USD_PER_CREDIT)
@@ -386,6 +406,108 @@ ASOF LEFT JOIN prices AS price
     ON price.integration_id = lines.integration_id AND lines.date >= price.effective_from
 """
 
+# A new store, on either engine, starts from this schema at BASELINE_VERSION, then takes the
+# migrations after it. It has no keys, constraints or sequences, which DuckLake does not have: the
+# rules they would enforce (one integration per organization, unique workspace names, valid
+# states, roles and prices) are checked by this module's code, the same way on both engines.
+# Embedded stores made before it were built by MIGRATIONS[0:3], with constraints; they keep them
+# (harmless: the code checks first) and take the same later migrations.
+BASELINE_VERSION: Final = 3
+_BASELINE: Final[tuple[str, ...]] = (
+    """CREATE TABLE integrations (
+        id VARCHAR NOT NULL,
+        organization_id VARCHAR NOT NULL,
+        organization_name VARCHAR,
+        description VARCHAR NOT NULL DEFAULT '',
+        token_fingerprint VARCHAR NOT NULL,
+        token_user VARCHAR,
+        token_rotated_at TIMESTAMP,
+        token_expires_on DATE,
+        backfill_months INTEGER NOT NULL DEFAULT 3,
+        status VARCHAR NOT NULL DEFAULT 'Importing',
+        status_detail VARCHAR NOT NULL DEFAULT '',
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        last_refresh_at TIMESTAMP,
+        created_by_stack VARCHAR
+    )""",
+    """CREATE TABLE prices (
+        integration_id VARCHAR NOT NULL,
+        effective_from DATE NOT NULL,
+        usd_per_credit DECIMAL(18,10) NOT NULL
+    )""",
+    """CREATE TABLE import_windows (
+        integration_id VARCHAR NOT NULL,
+        window_start TIMESTAMP NOT NULL,
+        window_end TIMESTAMP NOT NULL,
+        state VARCHAR NOT NULL DEFAULT 'planned',
+        rows BIGINT,
+        total_mismatch_rows BIGINT,
+        loaded_at TIMESTAMP,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error VARCHAR,
+        current_job_id VARCHAR
+    )""",
+    """CREATE TABLE export_jobs (
+        job_id VARCHAR NOT NULL,
+        integration_id VARCHAR NOT NULL,
+        window_start TIMESTAMP NOT NULL,
+        window_end TIMESTAMP NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        state VARCHAR NOT NULL DEFAULT 'created',
+        polls INTEGER NOT NULL DEFAULT 0,
+        last_polled_at TIMESTAMP,
+        next_poll_at TIMESTAMP,
+        download_completed BOOLEAN NOT NULL DEFAULT false,
+        error_reason VARCHAR
+    )""",
+    _USAGE_TABLE,
+    """CREATE TABLE workspaces (
+        id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        description VARCHAR NOT NULL DEFAULT '',
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE bindings (
+        workspace_id VARCHAR NOT NULL,
+        integration_id VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE principals (
+        actor VARCHAR NOT NULL,
+        role VARCHAR NOT NULL,
+        granted_by VARCHAR,
+        granted_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE quota_requests (
+        org_id VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        requested_at TIMESTAMP NOT NULL
+    )""",
+    "CREATE TABLE quota_blocks (org_id VARCHAR NOT NULL, until TIMESTAMP NOT NULL)",
+    """CREATE TABLE audit_log (
+        id BIGINT NOT NULL,
+        recorded_at TIMESTAMP NOT NULL,
+        actor VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,
+        object_type VARCHAR NOT NULL,
+        object_id VARCHAR NOT NULL,
+        changes JSON NOT NULL
+    )""",
+    _COSTS_VIEW,
+    "CREATE TABLE store_identity (id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)",
+    "INSERT INTO store_identity SELECT uuid()::VARCHAR, now()::TIMESTAMP",
+)
+
+# Guard tables, one per aggregate. DuckLake detects conflicts per table, so a transaction that
+# bumps the guard of an aggregate conflicts with every other transaction that does, and one of
+# the two runs again: that makes "read, check, insert" safe across runners (an empty window
+# loaded twice, a quota slot taken twice, an organization integrated twice).
+GUARD_CATALOG: Final = "guard_catalog"  # integrations, prices, workspaces, bindings, roles, audit
+GUARD_LEDGER: Final = "guard_ledger"  # import windows, export jobs and usage rows
+GUARD_QUOTA: Final = "guard_quota"  # CircleCI request counters and blocks
+ALL_GUARDS: Final = (GUARD_CATALOG, GUARD_LEDGER, GUARD_QUOTA)
+
 # Ordered forward migrations; version N is MIGRATIONS[N - 1]. Never edit a released step:
 # append a new one.
 MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
@@ -491,6 +613,20 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
         "CREATE TABLE store_identity (id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)",
         "INSERT INTO store_identity SELECT uuid()::VARCHAR, now()::TIMESTAMP",
+    ),
+    # 4: runs on both engines. The guard tables, and a claim on a window, so that of two runners
+    # refreshing one integration only one asks CircleCI for its export.
+    (
+        *(
+            statement
+            for guard in ALL_GUARDS
+            for statement in (
+                f"CREATE TABLE {guard} (version BIGINT NOT NULL, touched_at TIMESTAMP)",
+                f"INSERT INTO {guard} VALUES (0, NULL)",
+            )
+        ),
+        "ALTER TABLE import_windows ADD COLUMN claimed_by VARCHAR",
+        "ALTER TABLE import_windows ADD COLUMN claimed_until TIMESTAMP",
     ),
 )
 
@@ -632,7 +768,7 @@ def _locked_error(path: Path, err: duckdb.Error, waited: float) -> StoreLocked:
 # --- errors at the boundary ---------------------------------------------------------------------
 
 
-def _translated(path: Path, err: duckdb.Error) -> StoreError:
+def _translated(path: str, err: duckdb.Error) -> StoreError:
     """The one place where DuckDB's errors become circlecost's, each with what to do next."""
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
     if "not a valid DuckDB database" in text or "corrupt" in text.lower():
@@ -657,43 +793,191 @@ def _translated(path: Path, err: duckdb.Error) -> StoreError:
     )
 
 
+# Every table with data, in the order `store copy` copies them (the guards and schema_version
+# belong to each store itself).
+COPIED_TABLES: Final = (
+    "store_identity",
+    "integrations",
+    "prices",
+    "import_windows",
+    "export_jobs",
+    "usage",
+    "workspaces",
+    "bindings",
+    "principals",
+    "quota_requests",
+    "quota_blocks",
+    "audit_log",
+)
+# What `store maintain` keeps by default: a week of snapshots (time travel), as DuckLake advises
+# for files that a long read may still scan.
+MAINTAIN_KEEP: Final = timedelta(days=7)
+
+
+def _refuse_copy_into_used_store(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    for table in COPIED_TABLES[1:]:
+        row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        if row is not None and row[0] > 0:
+            raise StoreConflict(
+                f"the store {name} holds data already ({table} has {row[0]} rows)",
+                hint="copy into a new, empty store; nothing was copied",
+            )
+
+
+def _copied_count(con: duckdb.DuckDBPyConnection, table: str, name: str) -> int:
+    here = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    there = con.execute(f"SELECT count(*) FROM copy_source.{table}").fetchone()
+    if here != there or here is None:
+        raise StoreError(
+            f"copying {table} into {name} gave {here} rows where the source has {there}",
+            hint="nothing was copied; retry, and report it if it happens again",
+        )
+    return int(here[0])
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+# --- runs that lose a race on a shared store ---------------------------------------------------
+
+# A transaction that lost a race runs again after a random pause that grows to CONFLICT_MAX_DELAY,
+# for up to CONFLICT_BUDGET seconds: a long window load can lose to many short transactions.
+CONFLICT_BUDGET: Final = 180.0
+CONFLICT_FIRST_DELAY: Final = 0.02
+CONFLICT_MAX_DELAY: Final = 2.0
+# How many transactions lost a race and ran again, in this process (the concurrency test prints it).
+conflict_retries = 0
+
+
+class _CommitConflict(Exception):
+    """Another runner committed a change to the same aggregate first; run the transaction again."""
+
+
+def _retried(method: Callable[P, R]) -> Callable[P, R]:
+    """Runs a Store method again (with a jittered, growing pause) when its transaction lost a
+    race to another runner; after CONFLICT_ATTEMPTS tries, raises StoreConflict. The method must
+    do nothing outside its one transaction that may not be done twice."""
+
+    @functools.wraps(method)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        global conflict_retries
+        delay = CONFLICT_FIRST_DELAY
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return method(*args, **kwargs)
+            except _CommitConflict as conflict:
+                waited = time.monotonic() - started
+                if waited >= CONFLICT_BUDGET:
+                    raise StoreConflict(
+                        f"{method.__name__} lost {attempt} races in {waited:.0f} s to other "
+                        "runners writing the same store",
+                        hint="retry; if it keeps happening, fewer runners should refresh at once",
+                    ) from conflict
+                with _process_state:
+                    conflict_retries += 1
+                time.sleep(random.uniform(delay / 2, delay))
+                delay = min(delay * 2, CONFLICT_MAX_DELAY)
+
+    return run
+
+
 # --- the store ---------------------------------------------------------------------------------
 
 
 class Store:
-    """The cost store in one DuckDB file. Holds only its settings, never a connection."""
+    """The cost store: an embedded DuckDB file or a shared DuckLake. Holds only its settings,
+    never a connection."""
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        location: str | os.PathLike[str] | SharedStore,
         writer_kind: str = "circlecost",
         lock_timeout: float = 10.0,
+        *,
+        data_path: str | None = None,
     ) -> None:
-        self.path = Path(path).expanduser().absolute()
+        where = (
+            location if isinstance(location, SharedStore) else parse_location(location, data_path)
+        )
+        self.shared: SharedStore | None = where if isinstance(where, SharedStore) else None
+        self._path = None if isinstance(where, SharedStore) else where.absolute()
         self.writer_kind = writer_kind
         self.lock_timeout = lock_timeout
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r}, writer_kind={self.writer_kind!r})"
+        return f"Store({self.name!r}, writer_kind={self.writer_kind!r})"
+
+    @property
+    def path(self) -> Path:
+        """The file of an embedded store."""
+        if self._path is None:
+            raise StoreError(
+                f"the shared store {self.name} has no file",
+                hint="copy it to a file with `circlecost store copy` to work on one",
+            )
+        return self._path
+
+    @property
+    def location(self) -> Path | SharedStore:
+        """What `Store(...)` takes to open this store again (in another process, say)."""
+        return self.shared if self.shared is not None else self.path
+
+    @property
+    def name(self) -> str:
+        """How messages name this store: its file, or a shared store's catalog (no password)."""
+        return self.shared.name if self.shared is not None else str(self._path)
+
+    def exists(self) -> bool:
+        """Whether the store has been created (a shared store: initialised by `store init`)."""
+        if self.shared is None:
+            return self.path.exists()
+        try:
+            with self.reader() as con:
+                return _schema_version(con) > 0
+        except CatalogNotCreated:
+            return False
 
     # --- connections and transactions ----------------------------------------------------------
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A write transaction: committed if the block succeeds, rolled back on any error."""
+    def transaction(
+        self, guards: Sequence[str] = ALL_GUARDS
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A write transaction: committed if the block succeeds, rolled back on any error.
+
+        `guards` names the aggregates it changes (all by default). On a shared store, losing a
+        race to another runner raises `_CommitConflict`, which `_retried` methods run again.
+        """
         with self._writer() as con:
             con.execute("BEGIN TRANSACTION")
             try:
+                # An embedded store has one writer at a time (its file lock): no races to guard.
+                for guard in guards if self.shared is not None else ():
+                    con.execute(
+                        f"UPDATE {guard} SET version = version + 1, touched_at = ?",
+                        [_to_db(_utc_now())],
+                    )
                 yield con
-            except BaseException:
+                con.commit()
+            except BaseException as err:
                 with contextlib.suppress(duckdb.Error):
                     con.rollback()
+                if self.shared is not None and isinstance(err, duckdb.Error):
+                    if is_commit_conflict(err):
+                        raise _CommitConflict(str(err)) from err
                 raise
-            con.commit()
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection for reports; it sees only committed data."""
+        if self.shared is not None:
+            with self._lake() as con:
+                yield con
+            return
         if not self.path.exists():
             raise NotFound(
                 f"there is no store at {self.path}",
@@ -716,10 +1000,16 @@ class Store:
                 con.close()
                 lock.release()
         except duckdb.Error as err:
-            raise _translated(self.path, err) from err
+            raise _translated(self.name, err) from err
 
     @contextlib.contextmanager
     def _writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self.shared is not None:
+            # Threads of one process take turns (Pulumi runs provider calls in parallel):
+            # they would only conflict with each other. Other runners are DuckLake's business.
+            with _process_writer_lock(Path(self.shared.name)), self._lake() as con:
+                yield con
+            return
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as err:
@@ -738,7 +1028,37 @@ class Store:
                 finally:
                     con.close()
         except duckdb.Error as err:
-            raise _translated(self.path, err) from err
+            raise _translated(self.name, err) from err
+
+    @contextlib.contextmanager
+    def _lake(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        assert self.shared is not None
+        try:
+            with lake_connection(self.shared) as con:
+                yield con
+        except duckdb.Error as err:
+            if is_commit_conflict(err):
+                raise
+            if isinstance(err, duckdb.CatalogException) and not self._initialised():
+                raise self.not_initialised() from err
+            if isinstance(
+                err, duckdb.IOException | duckdb.ConnectionException | duckdb.HTTPException
+            ):
+                raise lake_unreachable(self.shared, err) from err
+            raise _translated(self.name, err) from err
+
+    def _initialised(self) -> bool:
+        assert self.shared is not None
+        with contextlib.suppress(duckdb.Error), lake_connection(self.shared) as con:
+            return _schema_version(con) > 0
+        return True  # cannot tell: let the original error speak
+
+    def not_initialised(self) -> NotFound:
+        return NotFound(
+            f"there is no circlecost store in {self.name}",
+            hint="create it once with `circlecost store init --owner NAME`, which names its "
+            "first Organization Owner",
+        )
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         started = time.monotonic()
@@ -756,25 +1076,60 @@ class Store:
     # --- schema --------------------------------------------------------------------------------
 
     def migrate(self) -> int:
-        """Applies the pending migrations in one transaction; returns the schema version."""
+        """Creates an embedded store or upgrades a store of either engine to the current schema,
+        in one transaction; returns the schema version. A shared store must exist already
+        (`initialize`): no run may create one by accident, with itself as its owner."""
+        if self.shared is not None and not self.exists():
+            raise self.not_initialised()
+        return self._migrate()
+
+    @_retried
+    def initialize(self, owner: str) -> bool:
+        """Creates the store (if new) with `owner` as its first Organization Owner. True if it
+        created it; False if it was there already (then nothing changes)."""
+        if self.exists():
+            self._migrate()
+            return False
+        self._migrate()
         with self.transaction() as con:
+            if con.execute("SELECT count(*) FROM principals").fetchone() != (0,):
+                return False
+            _insert_principal(con, owner, "Organization Owner", None)
+            _audit(
+                con,
+                owner,
+                "bootstrap",
+                "principal",
+                owner,
+                {"role": [None, "Organization Owner"], "reason": "named by `store init`"},
+            )
+        return True
+
+    @_retried
+    def _migrate(self) -> int:
+        with self.transaction(guards=()) as con:
             con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version "
-                "(version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
+                "(version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)"
             )
             current = _schema_version(con)
             if current > len(MIGRATIONS):
                 raise StoreOutdated(
-                    f"the store {self.path} has schema version {current}, newer than this "
+                    f"the store {self.name} has schema version {current}, newer than this "
                     f"circlecost knows ({len(MIGRATIONS)})",
                     hint="upgrade circlecost to the version that wrote the store",
                 )
+            now = _to_db(_utc_now())
+            if current == 0:
+                for step in _BASELINE:
+                    con.execute(step)
+                for version in range(1, BASELINE_VERSION + 1):
+                    con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, now])
+                current = BASELINE_VERSION
             for version in range(current + 1, len(MIGRATIONS) + 1):
                 for step in MIGRATIONS[version - 1]:
                     con.execute(step)
-                con.execute(
-                    "INSERT INTO schema_version VALUES (?, ?)", [version, _to_db(_utc_now())]
-                )
+                con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, now])
             return len(MIGRATIONS)
 
     def schema_version(self) -> int:
@@ -787,13 +1142,79 @@ class Store:
             row = con.execute("SELECT id FROM store_identity").fetchone()
         if row is None:
             raise StoreError(
-                f"the store {self.path} has no identity",
+                f"the store {self.name} has no identity",
                 hint="open it once with this version of circlecost (it migrates the store)",
             )
         return str(row[0])
 
+    # --- keeping and moving a store ------------------------------------------------------------
+
+    @_retried
+    def maintain(self, keep: timedelta = MAINTAIN_KEEP) -> dict[str, int]:
+        """Frees what old versions hold: on a shared store, expires snapshots older than `keep`
+        (no time travel before then) and deletes the data files only they used; an embedded
+        store is checkpointed. `keep` of zero removes every file no longer in use."""
+        if self.shared is None:
+            with self._writer() as con:
+                con.execute("CHECKPOINT")
+            return {"snapshots_expired": 0, "files_removed": 0}
+        cutoff = f"now() - INTERVAL '{int(keep.total_seconds())} seconds'"
+        with self._writer() as con:
+            try:
+                expired = con.execute(
+                    f"CALL ducklake_expire_snapshots('{LAKE_ALIAS}', older_than => {cutoff})"
+                ).fetchall()
+                cleanup = "cleanup_all => true" if not keep else f"older_than => {cutoff}"
+                removed = con.execute(
+                    f"CALL ducklake_cleanup_old_files('{LAKE_ALIAS}', {cleanup})"
+                ).fetchall()
+            except duckdb.Error as err:
+                if is_commit_conflict(err):
+                    raise _CommitConflict(str(err)) from err
+                raise
+        return {"snapshots_expired": len(expired), "files_removed": len(removed)}
+
+    def copy_from(self, source: Store) -> dict[str, int]:
+        """Copies every table of the embedded store `source` into this store, which must be new
+        or empty, in one transaction; row counts are compared before it commits. The copy keeps
+        the source's identity, so Pulumi stacks recorded against it go on working."""
+        if source.shared is not None:
+            raise StoreError(
+                f"the store {source.name} to copy from is shared",
+                hint="copy from an embedded store's file (--from PATH)",
+            )
+        if not source.path.exists():
+            raise NotFound(
+                f"there is no store at {source.path}", hint="give the file to copy with --from"
+            )
+        source.migrate()
+        self._migrate()
+        counts: dict[str, int] = {}
+        with self._writer() as con:
+            con.execute(f"ATTACH {_sql_text(str(source.path))} AS copy_source (READ_ONLY)")
+            try:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    _refuse_copy_into_used_store(con, self.name)
+                    con.execute("DELETE FROM store_identity")
+                    for table in COPIED_TABLES:
+                        con.execute(
+                            f"INSERT INTO {table} BY NAME SELECT * FROM copy_source.{table}"
+                        )
+                        counts[table] = _copied_count(con, table, self.name)
+                    con.commit()
+                except BaseException:
+                    with contextlib.suppress(duckdb.Error):
+                        con.rollback()
+                    raise
+            finally:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("DETACH copy_source")
+        return counts
+
     # --- integrations --------------------------------------------------------------------------
 
+    @_retried
     def insert_integration(
         self,
         organization_id: str,
@@ -842,6 +1263,7 @@ class Store:
                 _audit(con, actor, "create", "integration", new_id, _public(integration))
             return integration
 
+    @_retried
     def update_integration(
         self, integration_id: str, *, actor: str | None = None, **fields: Any
     ) -> Integration:
@@ -888,8 +1310,9 @@ class Store:
             ).fetchone()
         return None if row is None else _integration_from_row(row)
 
+    @_retried
     def set_import_status(self, integration_id: str, status: str, detail: str) -> None:
-        with self.transaction() as con:
+        with self.transaction((GUARD_CATALOG,)) as con:
             _require_integration(con, integration_id)
             con.execute(
                 "UPDATE integrations SET status = ?, status_detail = ?, updated_at = ? "
@@ -897,6 +1320,7 @@ class Store:
                 [status, detail, _to_db(_utc_now()), integration_id],
             )
 
+    @_retried
     def purge_integration(self, integration_id: str, *, actor: str | None = None) -> dict[str, int]:
         """Deletes the integration with every usage row, ledger entry, price and binding."""
         with self.transaction() as con:
@@ -919,6 +1343,7 @@ class Store:
 
     # --- prices --------------------------------------------------------------------------------
 
+    @_retried
     def set_prices(
         self,
         integration_id: str,
@@ -950,13 +1375,14 @@ class Store:
 
     # --- the import ledger ---------------------------------------------------------------------
 
+    @_retried
     def plan_windows(self, integration_id: str, windows: Iterable[Window]) -> list[Window]:
         """Adds the windows not yet in the ledger (keyed by start); returns the new ones."""
         given = list(windows)
         for window in given:
             _check_window(window)
         wanted = sorted(set(given))
-        with self.transaction() as con:
+        with self.transaction((GUARD_LEDGER,)) as con:
             _require_integration(con, integration_id)
             known = _window_starts(con, integration_id)
             new = [window for window in wanted if _to_db(window.start) not in known]
@@ -968,6 +1394,7 @@ class Store:
                 )
             return new
 
+    @_retried
     def reopen_window(self, integration_id: str, window: Window) -> None:
         """Plans a window again (daily refresh); its rows stay until a new load replaces them.
 
@@ -975,15 +1402,23 @@ class Store:
         follows a crash continues that job instead of spending quota on a duplicate.
         """
         _check_window(window)
-        with self.transaction() as con:
+        with self.transaction((GUARD_LEDGER,)) as con:
             _require_integration(con, integration_id)
-            con.execute(
-                "INSERT INTO import_windows (integration_id, window_start, window_end) "
-                "VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET window_end = excluded.window_end, "
-                "state = 'planned', attempts = 0, last_error = NULL, current_job_id = NULL "
-                "WHERE import_windows.state <> 'requested'",
-                [integration_id, _to_db(window.start), _to_db(window.end)],
-            )
+            start, end = _to_db(window.start), _to_db(window.end)
+            state = _window_state(con, integration_id, start)
+            if state is None:
+                con.execute(
+                    "INSERT INTO import_windows (integration_id, window_start, window_end) "
+                    "VALUES (?, ?, ?)",
+                    [integration_id, start, end],
+                )
+            elif state != "requested":
+                con.execute(
+                    "UPDATE import_windows SET window_end = ?, state = 'planned', attempts = 0, "
+                    "last_error = NULL, current_job_id = NULL, claimed_by = NULL, "
+                    "claimed_until = NULL WHERE integration_id = ? AND window_start = ?",
+                    [end, integration_id, start],
+                )
 
     def list_windows(self, integration_id: str) -> list[ImportWindow]:
         with self.reader() as con:
@@ -1028,26 +1463,92 @@ class Store:
         counts.update({str(state): int(count) for state, count in rows})
         return counts
 
+    @_retried
+    def claim_window(
+        self,
+        integration_id: str,
+        window: Window,
+        claimant: str,
+        now: datetime,
+        hold: timedelta,
+        current_job_id: str | None,
+        abandoned: Callable[[str], bool] = lambda _holder: False,
+    ) -> datetime | None:
+        """Claims the window for asking CircleCI for its export: None when `claimant` holds it
+        now, else when to look again (another run holds it, or recorded a job since the caller
+        read the ledger). Of two runners refreshing one integration only one may POST.
+        `abandoned(holder)` says whether another holder is known to be gone (a killed process
+        of this machine): its claim is taken over at once instead of when it runs out."""
+        with self.transaction((GUARD_LEDGER,)) as con:
+            row = con.execute(
+                "SELECT claimed_by, claimed_until, current_job_id FROM import_windows "
+                "WHERE integration_id = ? AND window_start = ?",
+                [integration_id, _to_db(window.start)],
+            ).fetchone()
+            if row is None:
+                raise NotFound(
+                    f"the window {window} of integration {integration_id} is not in the ledger",
+                    hint="plan it with plan_windows first",
+                )
+            holder, until, job_id = row[0], _from_db(row[1]), row[2]
+            if job_id != current_job_id:
+                return now
+            held = holder not in (None, claimant) and until is not None and until > now
+            if held and not abandoned(str(holder)):
+                return until
+            con.execute(
+                "UPDATE import_windows SET claimed_by = ?, claimed_until = ? "
+                "WHERE integration_id = ? AND window_start = ?",
+                [claimant, _to_db(now + hold), integration_id, _to_db(window.start)],
+            )
+            return None
+
+    @_retried
+    def release_window(self, integration_id: str, window: Window, claimant: str) -> None:
+        """Gives up a claim that did not lead to an export job (no quota, CircleCI failed)."""
+        with self.transaction((GUARD_LEDGER,)) as con:
+            con.execute(
+                "UPDATE import_windows SET claimed_by = NULL, claimed_until = NULL "
+                "WHERE integration_id = ? AND window_start = ? AND claimed_by = ?",
+                [integration_id, _to_db(window.start), claimant],
+            )
+
+    @_retried
     def record_job(
         self, integration_id: str, window: Window, job_id: str, created_at: datetime
     ) -> None:
         """Writes a new CircleCI export job to the ledger; call it before polling the job."""
-        with self.transaction() as con:
+        with self.transaction((GUARD_LEDGER,)) as con:
             _require_integration(con, integration_id)
             start, end = _to_db(window.start), _to_db(window.end)
+            known = con.execute(
+                "SELECT count(*) FROM export_jobs WHERE job_id = ?", [job_id]
+            ).fetchone()
+            if known != (0,):
+                raise StoreConflict(
+                    f"the export job {job_id} is in the ledger of {self.name} already",
+                    hint="record each CircleCI export job once",
+                )
             con.execute(
                 "INSERT INTO export_jobs (job_id, integration_id, window_start, window_end, "
                 "created_at) VALUES (?, ?, ?, ?, ?)",
                 [job_id, integration_id, start, end, _to_db(created_at)],
             )
-            con.execute(
-                "INSERT INTO import_windows (integration_id, window_start, window_end, state, "
-                "attempts, current_job_id) VALUES (?, ?, ?, 'requested', 1, ?) "
-                "ON CONFLICT DO UPDATE SET state = 'requested', window_end = excluded.window_end, "
-                "attempts = import_windows.attempts + 1, current_job_id = excluded.current_job_id",
-                [integration_id, start, end, job_id],
-            )
+            if _window_state(con, integration_id, start) is None:
+                con.execute(
+                    "INSERT INTO import_windows (integration_id, window_start, window_end, "
+                    "state, attempts, current_job_id) VALUES (?, ?, ?, 'requested', 1, ?)",
+                    [integration_id, start, end, job_id],
+                )
+            else:
+                con.execute(
+                    "UPDATE import_windows SET state = 'requested', window_end = ?, "
+                    "attempts = attempts + 1, current_job_id = ?, claimed_by = NULL, "
+                    "claimed_until = NULL WHERE integration_id = ? AND window_start = ?",
+                    [end, job_id, integration_id, start],
+                )
 
+    @_retried
     def update_job(
         self,
         job_id: str,
@@ -1057,14 +1558,14 @@ class Store:
         error_reason: str | None = None,
     ) -> None:
         """Records what CircleCI said about a job (or that it was loaded) and when to look again."""
-        with self.transaction() as con:
+        with self.transaction((GUARD_LEDGER,)) as con:
             updated = con.execute(
                 "UPDATE export_jobs SET state = ?, "
                 "polls = polls + CASE WHEN ? > created_at THEN 1 ELSE 0 END, "
                 "last_polled_at = ?, next_poll_at = ?, "
                 "error_reason = coalesce(?, error_reason), "
                 "download_completed = download_completed OR ? = 'loaded' "
-                "WHERE job_id = ? RETURNING job_id",
+                "WHERE job_id = ?",
                 [
                     state,
                     _to_db(polled_at),
@@ -1075,9 +1576,9 @@ class Store:
                     job_id,
                 ],
             ).fetchall()
-            if not updated:
+            if _affected(updated) == 0:
                 raise NotFound(
-                    f"the export job {job_id} is not in the ledger of {self.path}",
+                    f"the export job {job_id} is not in the ledger of {self.name}",
                     hint="record it with record_job before polling it",
                 )
 
@@ -1094,9 +1595,10 @@ class Store:
             ).fetchall()
         return [_job_from_row(row) for row in rows]
 
+    @_retried
     def fail_window(self, integration_id: str, window: Window, error: str, final: bool) -> None:
         """Notes why a window could not be loaded; `final` stops further attempts."""
-        with self.transaction() as con:
+        with self.transaction((GUARD_LEDGER,)) as con:
             con.execute(
                 "UPDATE import_windows SET last_error = ?, "
                 "state = CASE WHEN ? THEN 'failed' ELSE state END "
@@ -1110,6 +1612,7 @@ class Store:
         """Replaces the window's usage rows with the parts' rows and marks it loaded, atomically."""
         return self.replace_window_rows(integration_id, window, job_id, part_files)
 
+    @_retried
     def replace_window_rows(
         self,
         integration_id: str,
@@ -1124,7 +1627,7 @@ class Store:
         target = csvload.Target(
             integration_id, _to_db(window.start), export_job_id, _to_db(_utc_now())
         )
-        with self.transaction() as con:
+        with self.transaction((GUARD_LEDGER,)) as con:
             _require_integration(con, integration_id)
             csvload.tune_for_load(con)
             con.execute(
@@ -1139,8 +1642,9 @@ class Store:
 
     # --- quota ---------------------------------------------------------------------------------
 
+    @_retried
     def record_request(self, org_id: str, kind: str, at: datetime) -> None:
-        with self.transaction() as con:
+        with self.transaction((GUARD_QUOTA,)) as con:
             _insert_request(con, org_id, kind, at)
 
     def count_requests(self, org_id: str, kind: str, since: datetime) -> int:
@@ -1151,11 +1655,12 @@ class Store:
         with self.reader() as con:
             return _oldest_request_since(con, org_id, kind, since)
 
+    @_retried
     def take_request_slot(
         self, org_id: str, kind: str, now: datetime, per_hour: int
     ) -> datetime | None:
         """Counts a request now if the hourly budget allows it (None); else when a slot frees."""
-        with self.transaction() as con:
+        with self.transaction((GUARD_QUOTA,)) as con:
             blocked_until = _blocked_until(con, org_id, now)
             if blocked_until is not None:
                 return blocked_until
@@ -1167,13 +1672,15 @@ class Store:
             oldest = _oldest_request_since(con, org_id, kind, since)
             return (oldest or now) + QUOTA_PERIOD
 
+    @_retried
     def block_requests(self, org_id: str, until: datetime) -> None:
         """CircleCI said 429: no request for this organization before `until`."""
-        with self.transaction() as con:
+        with self.transaction((GUARD_QUOTA,)) as con:
             con.execute("INSERT INTO quota_blocks VALUES (?, ?)", [org_id, _to_db(until)])
 
     # --- workspaces and bindings ---------------------------------------------------------------
 
+    @_retried
     def create_workspace(
         self,
         name: str,
@@ -1205,6 +1712,7 @@ class Store:
                 )
             return workspace
 
+    @_retried
     def update_workspace(
         self,
         workspace_id: str,
@@ -1215,6 +1723,12 @@ class Store:
     ) -> Workspace:
         with self.transaction() as con:
             before = _workspace(con, workspace_id)
+            same_name = None if name is None else _workspace_row(con, "name = ?", name)
+            if same_name is not None and same_name.id != workspace_id:
+                raise StoreConflict(
+                    f"a workspace named {name!r} exists already",
+                    hint="choose another name",
+                )
             con.execute(
                 "UPDATE workspaces SET name = coalesce(?, name), "
                 "description = coalesce(?, description) WHERE id = ?",
@@ -1232,6 +1746,7 @@ class Store:
                 )
             return after
 
+    @_retried
     def delete_workspace(self, workspace_id: str, *, actor: str | None = None) -> None:
         """Deletes the workspace and its bindings (the costs stay with their integrations)."""
         with self.transaction() as con:
@@ -1261,14 +1776,20 @@ class Store:
             rows = con.execute(f"{_WORKSPACE_SELECT} ORDER BY name").fetchall()
         return [_workspace_from_row(row) for row in rows]
 
+    @_retried
     def bind(self, workspace_id: str, integration_id: str, *, actor: str | None = None) -> Binding:
         with self.transaction() as con:
             _workspace(con, workspace_id)
             _require_integration(con, integration_id)
-            con.execute(
-                "INSERT INTO bindings VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                [workspace_id, integration_id, _to_db(_utc_now())],
-            )
+            bound = con.execute(
+                "SELECT count(*) FROM bindings WHERE workspace_id = ? AND integration_id = ?",
+                [workspace_id, integration_id],
+            ).fetchone()
+            if bound == (0,):
+                con.execute(
+                    "INSERT INTO bindings VALUES (?, ?, ?)",
+                    [workspace_id, integration_id, _to_db(_utc_now())],
+                )
             if actor is not None:
                 _audit(
                     con,
@@ -1282,6 +1803,7 @@ class Store:
                 con, "workspace_id = ? AND integration_id = ?", [workspace_id, integration_id]
             )[0]
 
+    @_retried
     def unbind(self, workspace_id: str, integration_id: str, *, actor: str | None = None) -> bool:
         with self.transaction() as con:
             removed = _delete_count(
@@ -1317,16 +1839,13 @@ class Store:
 
     # --- principals and roles ------------------------------------------------------------------
 
+    @_retried
     def grant_role(self, actor: str, role: str, *, granted_by: str | None = None) -> Principal:
         _check_role(role)
         with self.transaction() as con:
             before = _principal(con, actor)
-            con.execute(
-                "INSERT INTO principals VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-                "role = excluded.role, granted_by = excluded.granted_by, "
-                "granted_at = excluded.granted_at",
-                [actor, role, granted_by, _to_db(_utc_now())],
-            )
+            _delete_count(con, "principals", "actor = ?", actor)
+            _insert_principal(con, actor, role, granted_by)
             if granted_by is not None:
                 _audit(
                     con,
@@ -1340,6 +1859,7 @@ class Store:
             assert principal is not None
             return principal
 
+    @_retried
     def revoke_role(self, actor: str, *, revoked_by: str | None = None) -> bool:
         with self.transaction() as con:
             before = _principal(con, actor)
@@ -1350,16 +1870,17 @@ class Store:
                 _audit(con, revoked_by, "revoke", "principal", actor, {"role": [before.role, None]})
             return True
 
+    @_retried
     def ensure_first_owner(self, actor: str) -> bool:
-        """On a store without principals, makes `actor` its Organization Owner (True if so)."""
+        """On an embedded store without principals, makes `actor` its Organization Owner (True
+        if so). A shared store never does: its owner is named by `circlecost store init`."""
+        if self.shared is not None:
+            return False
         with self.transaction() as con:
             row = con.execute("SELECT count(*) FROM principals").fetchone()
             if row is None or row[0] > 0:
                 return False
-            con.execute(
-                "INSERT INTO principals VALUES (?, 'Organization Owner', NULL, ?)",
-                [actor, _to_db(_utc_now())],
-            )
+            _insert_principal(con, actor, "Organization Owner", None)
             _audit(
                 con,
                 actor,
@@ -1382,6 +1903,7 @@ class Store:
 
     # --- audit ---------------------------------------------------------------------------------
 
+    @_retried
     def record_audit(
         self,
         actor: str,
@@ -1484,7 +2006,8 @@ _PRINCIPAL_SELECT: Final = "SELECT actor, role, granted_by, granted_at FROM prin
 
 def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
     exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version'"
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE table_name = 'schema_version' AND database_name = current_database()"
     ).fetchone()
     if exists is None or exists[0] == 0:
         return 0
@@ -1590,9 +2113,11 @@ def _audit(
     object_id: str,
     changes: Mapping[str, Any],
 ) -> None:
+    # Ids count up without a sequence (DuckLake has none): every transaction that writes the
+    # audit log holds the catalog guard, so no two runners can take the same next id.
     con.execute(
-        "INSERT INTO audit_log (recorded_at, actor, action, object_type, object_id, changes) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit_log (id, recorded_at, actor, action, object_type, object_id, changes) "
+        "SELECT coalesce(max(id), 0) + 1, ?, ?, ?, ?, ?, ? FROM audit_log",
         [
             _to_db(_utc_now()),
             actor,
@@ -1612,8 +2137,30 @@ def _redacted(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 def _delete_count(con: duckdb.DuckDBPyConnection, table: str, condition: str, *values: Any) -> int:
     """Deletes matching rows of a table named by this module; returns how many."""
-    rows = con.execute(f"DELETE FROM {table} WHERE {condition} RETURNING 1", list(values))
-    return len(rows.fetchall())
+    return _affected(con.execute(f"DELETE FROM {table} WHERE {condition}", list(values)).fetchall())
+
+
+def _affected(result: list[tuple[Any, ...]]) -> int:
+    """The row count that DELETE and UPDATE return (on both engines: no RETURNING in DuckLake)."""
+    return int(result[0][0]) if result else 0
+
+
+def _window_state(
+    con: duckdb.DuckDBPyConnection, integration_id: str, start: datetime
+) -> str | None:
+    row = con.execute(
+        "SELECT state FROM import_windows WHERE integration_id = ? AND window_start = ?",
+        [integration_id, start],
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _insert_principal(
+    con: duckdb.DuckDBPyConnection, actor: str, role: str, granted_by: str | None
+) -> None:
+    con.execute(
+        "INSERT INTO principals VALUES (?, ?, ?, ?)", [actor, role, granted_by, _to_db(_utc_now())]
+    )
 
 
 def _replace_prices(
@@ -1744,21 +2291,25 @@ def _mark_loaded(
     result: LoadResult,
     loaded_at: datetime,
 ) -> None:
+    start = _to_db(window.start)
+    if _window_state(con, integration_id, start) is None:
+        con.execute(
+            "INSERT INTO import_windows (integration_id, window_start, window_end) "
+            "VALUES (?, ?, ?)",
+            [integration_id, start, _to_db(window.end)],
+        )
     con.execute(
-        "INSERT INTO import_windows (integration_id, window_start, window_end, state, rows, "
-        "total_mismatch_rows, loaded_at, current_job_id) VALUES (?, ?, ?, 'loaded', ?, ?, ?, ?) "
-        "ON CONFLICT DO UPDATE SET state = 'loaded', window_end = excluded.window_end, "
-        "rows = excluded.rows, total_mismatch_rows = excluded.total_mismatch_rows, "
-        "loaded_at = excluded.loaded_at, last_error = NULL, "
-        "current_job_id = excluded.current_job_id",
+        "UPDATE import_windows SET state = 'loaded', window_end = ?, rows = ?, "
+        "total_mismatch_rows = ?, loaded_at = ?, last_error = NULL, current_job_id = ?, "
+        "claimed_by = NULL, claimed_until = NULL WHERE integration_id = ? AND window_start = ?",
         [
-            integration_id,
-            _to_db(window.start),
             _to_db(window.end),
             result.rows,
             result.total_mismatch_rows,
             loaded_at,
             job_id,
+            integration_id,
+            start,
         ],
     )
     if job_id is not None:

@@ -1,43 +1,61 @@
-"""Benchmarks (`make bench`): import speed and memory against a pandas baseline, report speed.
+"""Benchmarks (`make bench`): import speed and memory against a pandas baseline, report speed,
+each on both store engines: embedded (one DuckDB file) and shared (DuckLake: a PostgreSQL
+catalog and a directory of Parquet files), with the ratio shared/embedded.
 
     .venv/bin/python -m tests.bench [--rows 1000000] [--parts 4] [--runs 3] [--baseline-runs 2]
+        [--report-rows-millions 10]
 
 Import: the emulator's bulk generator (provider/emulator/bulk.py) writes a usage export, and
 each run loads it through the real store (`Store.replace_window_rows`) into a new store, in a
-fresh child process, so that the peak RSS it reports is the load's own. Baseline: pandas
-`read_csv` of the same parts (escapechar and `\\N` as NULL; parse only, each part's frame
-dropped once counted), also in a child. Then the report benchmark (tests/bench_reports.py).
+fresh child process, so that the peak RSS it reports is the load's own: `--runs` runs into a new
+embedded store each, then as many into a new shared store each (a fresh catalog database and
+data directory per run). Baseline: pandas `read_csv` of the same parts (escapechar and `\\N` as
+NULL; parse only, each part's frame dropped once counted), also in a child. Then the report
+benchmark (tests/bench_reports.py), on a store of each engine.
+
+The shared store's catalog lives in one throwaway PostgreSQL server (tests/services.py), started
+here for the whole run and stopped at its end; the children only get a connection string. With
+no PostgreSQL server binaries on the machine, the shared-engine figures are skipped (one line
+says so) and the embedded ones are measured as ever.
 
 Benchmarks print figures; a missed target never fails the run (tests never assert wall times).
-The run fails only when the store does not account for every row written: its row count and
-its sum of TOTAL_CREDITS must equal those of the generated files, read back here with Python's
-csv module, independently of the loader.
+The run fails only when a store (of either engine) does not account for every row written: its
+row count and its sum of TOTAL_CREDITS must equal those of the generated files, read back here
+with Python's csv module, independently of the loader.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gzip
-import importlib
-import importlib.util
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tests.services import PostgresServer, ServiceError, find_postgres_bin
+
+if TYPE_CHECKING:
+    from provider.store import Store
 
 TARGET_SECONDS_PER_MILLION = 3.0
 TARGET_PEAK_RSS_MB = 600.0
 MONTH = date(2026, 10, 1)  # fixed, so that every run generates the same bytes
 SEED = 0
+LABEL_WIDTH = 38
 
 
 @dataclass(frozen=True)
@@ -70,25 +88,70 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="import runs (best is compared)")
     parser.add_argument("--baseline-runs", type=int, default=2)
     parser.add_argument("--no-reports", action="store_true", help="skip the report benchmark")
+    parser.add_argument(
+        "--report-rows-millions",
+        type=float,
+        default=10.0,
+        help="line items of the report benchmark's stores, in millions",
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--catalog", help=argparse.SUPPRESS)  # a shared import child's catalog
     args = parser.parse_args(argv)
     if args.child:
         kind, parts_dir, work_dir = args.child
-        if kind == "import":
-            run = _child_import(Path(parts_dir), Path(work_dir))
-        else:
-            run = _child_pandas(Path(parts_dir))
-        print(json.dumps({**run.__dict__, "total_credits": str(run.total_credits)}))
-        return 0
-    accounted = import_benchmark(args.rows, args.parts, args.runs, args.baseline_runs)
-    if not args.no_reports:
-        print()
-        report_benchmark()
+        return _child_main(kind, Path(parts_dir), Path(work_dir), args.catalog)
+    with postgres_server() as server:
+        accounted = import_benchmark(args.rows, args.parts, args.runs, args.baseline_runs, server)
+        if not args.no_reports:
+            print()
+            report_benchmark(args.report_rows_millions, server)
     return 0 if accounted else 1
 
 
-def import_benchmark(rows: int, parts: int, runs: int, baseline_runs: int) -> bool:
-    """Prints the import figures against the baseline; True if every row is accounted for."""
+@contextlib.contextmanager
+def postgres_server() -> Iterator[PostgresServer | None]:
+    """A throwaway PostgreSQL server for shared stores' catalogs, stopped at the end; None
+    (after one line saying why) if there is none to be had."""
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        print(
+            "shared-engine figures skipped: no PostgreSQL server binaries (initdb, pg_ctl, "
+            "postgres) found; apt-get install postgresql"
+        )
+        yield None
+        return
+    try:
+        server = PostgresServer.start(bin_dir)
+    except ServiceError as err:
+        print(f"shared-engine figures skipped: {str(err).splitlines()[0]}")
+        yield None
+        return
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def new_store(folder: Path, catalog: str | None) -> Store:
+    """A new, empty store in `folder`: an embedded DuckDB file, or, given its catalog's libpq
+    string, a shared store whose Parquet data lives in `folder`."""
+    from provider.engine import SharedStore
+    from provider.store import Store
+
+    if catalog is None:
+        store = Store(folder / "costs.duckdb", writer_kind="bench")
+        store.migrate()
+    else:
+        store = Store(SharedStore(catalog, f"{folder.absolute()}/"), writer_kind="bench")
+        store.initialize("bench")
+    return store
+
+
+def import_benchmark(
+    rows: int, parts: int, runs: int, baseline_runs: int, server: PostgresServer | None
+) -> bool:
+    """Prints the import figures of both engines against the baseline; True if every row is
+    accounted for in every store."""
     from provider.emulator.bulk import write_bulk_export
 
     with tempfile.TemporaryDirectory(prefix="circlecost-bench-") as folder:
@@ -104,17 +167,30 @@ def import_benchmark(rows: int, parts: int, runs: int, baseline_runs: int) -> bo
         )
         written = count_written(paths)
         imports = [_run_child("import", work, number) for number in range(1, runs + 1)]
+        shared = _shared_imports(work, runs, server)
         baselines = [_run_child("pandas", work, number) for number in range(1, baseline_runs + 1)]
     _print_runs("store import", imports)
+    _print_runs("store import, shared", shared)
     _print_runs("pandas read_csv", baselines)
-    _print_table(rows, imports, baselines)
+    _print_table(rows, imports, shared, baselines)
     if written.rows != rows:
         print(
             f"ROWS NOT ACCOUNTED FOR: the generator was asked for {rows:,} rows and wrote "
             f"{written.rows:,}"
         )
         return False
-    return _print_accounting(written, imports)
+    return _print_accounting(written, {"embedded": imports, "shared": shared})
+
+
+def _shared_imports(work: Path, runs: int, server: PostgresServer | None) -> list[Run | None]:
+    """The import runs into shared stores, each with a fresh catalog database; none without a
+    server."""
+    if server is None:
+        return []
+    return [
+        _run_child("import", work, number, server.fresh_database("bench_import"))
+        for number in range(1, runs + 1)
+    ]
 
 
 def count_written(paths: list[Path]) -> Written:
@@ -135,18 +211,23 @@ def count_written(paths: list[Path]) -> Written:
     return Written(rows, total)
 
 
-def _run_child(kind: str, work: Path, number: int) -> Run | None:
-    """Runs one measurement in a fresh interpreter; None (after saying why) if it failed."""
-    store_dir = work / f"{kind}-{number}"
+def _run_child(kind: str, work: Path, number: int, catalog: str | None = None) -> Run | None:
+    """Runs one measurement in a fresh interpreter; None (after saying why) if it failed.
+
+    Given a catalog (a libpq string), an import goes into a new shared store with that
+    catalog and its data in a folder of its own.
+    """
+    name = f"{kind}-{number}" if catalog is None else f"{kind}-shared-{number}"
+    store_dir = work / name
     store_dir.mkdir()
     command = [sys.executable, "-m", "tests.bench", "--child", kind, str(work / "parts")]
-    completed = subprocess.run(
-        [*command, str(store_dir)], capture_output=True, text=True, check=False
-    )
-    for path in sorted(store_dir.glob("*"), reverse=True):  # free the disk between runs
-        path.unlink()
+    command.append(str(store_dir))
+    if catalog is not None:
+        command += ["--catalog", catalog]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    shutil.rmtree(store_dir, ignore_errors=True)  # free the disk between runs
     if completed.returncode != 0:
-        print(f"{kind} run {number} failed:\n{completed.stderr.strip()}")
+        print(f"{name} run failed:\n{completed.stderr.strip()}")
         return None
     figures = json.loads(completed.stdout.strip().splitlines()[-1])
     total = figures.pop("total_credits")
@@ -162,65 +243,98 @@ def _print_runs(label: str, runs: list[Run | None]) -> None:
             )
 
 
-def _print_table(rows: int, imports: list[Run | None], baselines: list[Run | None]) -> None:
-    target_s = TARGET_SECONDS_PER_MILLION * rows / 1_000_000
+def _print_table(
+    rows: int, imports: list[Run | None], shared: list[Run | None], baselines: list[Run | None]
+) -> None:
     print()
-    print(f"{'':34}{'wall':>9}{'rows/s':>11}{'CPU':>8}{'peak RSS':>11}")
-    for label, runs in (("circlecost import (best run)", imports), ("pandas read_csv", baselines)):
-        done = [run for run in runs if run is not None]
-        if not done:
-            print(f"{label:34}{'failed':>9}")
-            continue
-        best = min(done, key=lambda run: run.wall_s)
-        median = statistics.median(run.wall_s for run in done)
+    print(f"{'':{LABEL_WIDTH}}{'wall':>9}{'rows/s':>11}{'CPU':>8}{'peak RSS':>11}")
+    _print_row(rows, "circlecost import (best run)", imports)
+    if shared:
+        _print_row(rows, "circlecost import, shared (best run)", shared)
+    _print_row(rows, "pandas read_csv", baselines)
+    embedded_best, shared_best = _best(imports), _best(shared)
+    if embedded_best is not None and shared_best is not None:
         print(
-            f"{label:34}{best.wall_s:>7.2f} s{rows / best.wall_s:>11,.0f}{best.cpu_s:>6.1f} s"
-            f"{max(run.peak_rss_mb for run in done):>8.0f} MB"
-            f"   (median {median:.2f} s of {len(done)})"
+            f"shared/embedded: {shared_best.wall_s / embedded_best.wall_s:.2f}× wall, "
+            f"{shared_best.cpu_s / embedded_best.cpu_s:.2f}× CPU (best runs)"
         )
-    done = [run for run in imports if run is not None]
-    if done:
-        best_s = min(run.wall_s for run in done)
-        peak = max(run.peak_rss_mb for run in done)
-        print(
-            f"targets for {rows:,} rows: wall <= {target_s:.1f} s: "
-            f"{'PASS' if best_s <= target_s else 'MISS'} ({best_s:.2f} s); "
-            f"peak RSS <= {TARGET_PEAK_RSS_MB:.0f} MB: "
-            f"{'PASS' if peak <= TARGET_PEAK_RSS_MB else 'MISS'} ({peak:.0f} MB)"
-        )
+    _print_targets(rows, imports)
 
 
-def _print_accounting(written: Written, imports: list[Run | None]) -> bool:
-    """Checks every import run against the files; prints the verdict."""
+def _best(runs: list[Run | None]) -> Run | None:
+    """The run with the shortest wall time; None if none finished."""
+    return min((run for run in runs if run is not None), key=lambda run: run.wall_s, default=None)
+
+
+def _print_row(rows: int, label: str, runs: list[Run | None]) -> None:
+    done = [run for run in runs if run is not None]
+    best = _best(runs)
+    if best is None:
+        print(f"{label:{LABEL_WIDTH}}{'failed':>9}")
+        return
+    median = statistics.median(run.wall_s for run in done)
+    print(
+        f"{label:{LABEL_WIDTH}}{best.wall_s:>7.2f} s{rows / best.wall_s:>11,.0f}"
+        f"{best.cpu_s:>6.1f} s{max(run.peak_rss_mb for run in done):>8.0f} MB"
+        f"   (median {median:.2f} s of {len(done)})"
+    )
+
+
+def _print_targets(rows: int, imports: list[Run | None]) -> None:
+    """The targets apply to the embedded import."""
     done = [run for run in imports if run is not None]
+    if not done:
+        return
+    target_s = TARGET_SECONDS_PER_MILLION * rows / 1_000_000
+    best_s = min(run.wall_s for run in done)
+    peak = max(run.peak_rss_mb for run in done)
+    print(
+        f"targets (embedded) for {rows:,} rows: wall <= {target_s:.1f} s: "
+        f"{'PASS' if best_s <= target_s else 'MISS'} ({best_s:.2f} s); "
+        f"peak RSS <= {TARGET_PEAK_RSS_MB:.0f} MB: "
+        f"{'PASS' if peak <= TARGET_PEAK_RSS_MB else 'MISS'} ({peak:.0f} MB)"
+    )
+
+
+def _print_accounting(written: Written, engines: dict[str, list[Run | None]]) -> bool:
+    """Checks every import run of every engine against the files; prints the verdict."""
+    done = {engine: [run for run in runs if run is not None] for engine, runs in engines.items()}
     wrong = [
-        run
-        for run in done
+        (engine, run)
+        for engine, runs in done.items()
+        for run in runs
         if (run.rows, run.total_credits) != (written.rows, written.total_credits)
     ]
-    for run in wrong:
+    for engine, run in wrong:
         print(
-            f"ROWS NOT ACCOUNTED FOR: a store holds {run.rows:,} rows with TOTAL_CREDITS "
-            f"{run.total_credits}; the files hold {written.rows:,} rows with TOTAL_CREDITS "
-            f"{written.total_credits}"
+            f"ROWS NOT ACCOUNTED FOR: a store ({engine}) holds {run.rows:,} rows with "
+            f"TOTAL_CREDITS {run.total_credits}; the files hold {written.rows:,} rows with "
+            f"TOTAL_CREDITS {written.total_credits}"
         )
-    if len(done) < len(imports) or not done:
-        print("ROWS NOT ACCOUNTED FOR: an import run failed (see above)")
+    failed = [engine for engine, runs in engines.items() if len(done[engine]) < len(runs)]
+    if failed:
+        print(f"ROWS NOT ACCOUNTED FOR: an import run failed ({', '.join(failed)}; see above)")
+        return False
+    if not done["embedded"]:
+        print("ROWS NOT ACCOUNTED FOR: no import run")
         return False
     if not wrong:
+        counts = " and ".join(f"{len(runs)} {engine}" for engine, runs in done.items() if runs)
         print(
-            f"every row accounted for, in each of {len(done)} runs: {written.rows:,} rows in "
-            f"the store = rows written, TOTAL_CREDITS {written.total_credits:,} = the files' "
-            f"sum ({done[0].slow_path_rows:,} rows took the slow path)"
+            f"every row accounted for, in each of {counts} runs: {written.rows:,} rows in the "
+            f"store = rows written, TOTAL_CREDITS {written.total_credits:,} = the files' sum "
+            f"({done['embedded'][0].slow_path_rows:,} rows took the slow path)"
         )
     return not wrong
 
 
-def report_benchmark() -> None:
-    if importlib.util.find_spec("tests.bench_reports") is None:
-        print("report benchmark missing: tests/bench_reports.py does not exist yet")
-        return
-    importlib.import_module("tests.bench_reports").run_report_benchmark()
+def report_benchmark(rows_millions: float, server: PostgresServer | None) -> None:
+    """The report benchmark (tests/bench_reports.py) on an embedded store and, with a server,
+    on a shared one."""
+    from tests.bench_reports import run_report_benchmark
+
+    catalog = server.fresh_database("bench_reports") if server is not None else None
+    run_report_benchmark(rows_millions, catalog)
 
 
 def _cores() -> int:
@@ -233,13 +347,22 @@ def _cores() -> int:
 # --- the children -----------------------------------------------------------------------------
 
 
-def _child_import(parts_dir: Path, store_dir: Path) -> Run:
+def _child_main(kind: str, parts_dir: Path, work_dir: Path, catalog: str | None) -> int:
+    """Runs one measurement and prints its figures as JSON, the parent's last line to read."""
+    if kind == "import":
+        run = _child_import(parts_dir, work_dir, catalog)
+    else:
+        run = _child_pandas(parts_dir)
+    print(json.dumps({**run.__dict__, "total_credits": str(run.total_credits)}))
+    return 0
+
+
+def _child_import(parts_dir: Path, store_dir: Path, catalog: str | None) -> Run:
+    """Loads the parts into a new store in `store_dir` (shared, given its catalog)."""
     from provider.emulator.organizations import default_organizations
-    from provider.store import Store
     from provider.windows import Window
 
-    store = Store(store_dir / "costs.duckdb", writer_kind="bench")
-    store.migrate()
+    store = new_store(store_dir, catalog)
     organization = default_organizations(SEED)[0]
     integration = store.insert_integration(organization.id, "sha256:bench")
     window = Window(

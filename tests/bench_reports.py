@@ -1,13 +1,17 @@
-"""Report speed: a service × month report over ~10M cost line items, against a plain baseline.
+"""Report speed: a service × month report over ~10M cost line items, against a plain baseline,
+on both store engines: embedded (one DuckDB file) and shared (DuckLake: a PostgreSQL catalog
+and Parquet files), with the ratio shared/embedded.
 
     .venv/bin/python -m tests.bench_reports [--rows-millions 10]
 
-The store is filled straight from DuckDB's `range()` (no CSV), half the usage rows for each of
+Each store is filled straight from DuckDB's `range()` (no CSV), half the usage rows for each of
 two integrations, every row with two non-zero credit columns, so that the `costs` view yields
 about `rows_millions` million line items over one year. One integration has a dated price
 change, so the price join is exercised. The report is timed after one warm-up run (median of
 five); the baseline is a plain `sum(...) GROUP BY` over the usage table, the floor any report
-query over the same rows could reach.
+query over the same rows could reach. The shared store's catalog is a fresh database on a
+throwaway PostgreSQL server (the caller's; run alone, this module starts its own); without
+PostgreSQL only the embedded store is measured.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 from provider import reports
 from provider.store import Store
+from tests.bench import new_store, postgres_server
 
 FIRST_DAY = date(2025, 11, 1)
 LAST_DAY = date(2026, 10, 31)
@@ -76,10 +81,10 @@ FROM usage GROUP BY ALL
 """
 
 
-def build_store(folder: Path, rows_millions: float) -> tuple[Store, int]:
-    """A store whose costs view holds about `rows_millions` million line items."""
-    store = Store(folder / "bench.duckdb", writer_kind="bench")
-    store.migrate()
+def build_store(folder: Path, rows_millions: float, catalog: str | None) -> tuple[Store, int]:
+    """A store in `folder` (shared, given its catalog) whose costs view holds about
+    `rows_millions` million line items; and their count."""
+    store = new_store(folder, catalog)
     first = store.insert_integration("org-a", "sha256:bench-a", organization_name="initech")
     second = store.insert_integration(
         "org-b",
@@ -106,7 +111,7 @@ def build_store(folder: Path, rows_millions: float) -> tuple[Store, int]:
 
 
 def median_ms(action: Callable[[], Any]) -> float:
-    action()  # warm-up: the first run reads the file into DuckDB's buffer pool
+    action()  # warm-up: the first run reads the data into DuckDB's buffer pool (or page cache)
     timings = []
     for _ in range(RUNS):
         started = time.perf_counter()
@@ -115,19 +120,36 @@ def median_ms(action: Callable[[], Any]) -> float:
     return statistics.median(timings)
 
 
-def run_report_benchmark(rows_millions: float = 10.0) -> dict[str, Any]:
-    """Times a service × month report over the whole year; returns and prints the figures."""
+def run_report_benchmark(rows_millions: float = 10.0, catalog: str | None = None) -> dict[str, Any]:
+    """Times a service × month report over the whole year on an embedded store and, given a
+    catalog (the libpq string of an empty PostgreSQL database), on a shared one; prints the
+    figures and returns them by engine."""
+    figures = {"embedded": measure_engine(rows_millions, None)}
+    _print_engine("embedded", figures["embedded"])
+    if catalog is not None:
+        figures["shared"] = measure_engine(rows_millions, catalog)
+        _print_engine("shared", figures["shared"])
+        shared, embedded = figures["shared"], figures["embedded"]
+        print(
+            f"shared/embedded: report {shared['report_ms'] / embedded['report_ms']:.2f}×, "
+            f"baseline {shared['baseline_ms'] / embedded['baseline_ms']:.2f}×"
+        )
+    return figures
+
+
+def measure_engine(rows_millions: float, catalog: str | None) -> dict[str, Any]:
+    """Builds one store (shared, given its catalog) and times the report and the baseline."""
     request = reports.ReportRequest(
         reports.Period(FIRST_DAY, LAST_DAY), group_by=("service",), bin="month"
     )
     with tempfile.TemporaryDirectory(prefix="circlecost-bench-") as folder:
         started = time.perf_counter()
-        store, line_items = build_store(Path(folder), rows_millions)
+        store, line_items = build_store(Path(folder), rows_millions, catalog)
         fill_s = time.perf_counter() - started
         with store.reader() as con:
             report_ms = median_ms(lambda: reports.build_report(con, request))
             baseline_ms = median_ms(lambda: con.execute(_BASELINE).fetchall())
-    result = {
+    return {
         "line_items": line_items,
         "fill_s": round(fill_s, 1),
         "report_ms": round(report_ms, 1),
@@ -135,19 +157,25 @@ def run_report_benchmark(rows_millions: float = 10.0) -> dict[str, Any]:
         "target_ms": TARGET_MS,
         "within_target": report_ms <= TARGET_MS,
     }
+
+
+def _print_engine(engine: str, figures: dict[str, Any]) -> None:
+    report_ms = figures["report_ms"]
     print(
-        f"report (service × month, {line_items:,} line items): {report_ms:.0f} ms median "
-        f"(target ≤ {TARGET_MS:.0f} ms{'' if report_ms <= TARGET_MS else ', MISSED'}); "
-        f"baseline sum over usage: {baseline_ms:.0f} ms; store filled in {fill_s:.1f} s"
+        f"report, {engine} (service × month, {figures['line_items']:,} line items): "
+        f"{report_ms:.0f} ms median (target ≤ {TARGET_MS:.0f} ms"
+        f"{'' if figures['within_target'] else ', MISSED'}); baseline sum over usage: "
+        f"{figures['baseline_ms']:.0f} ms; store filled in {figures['fill_s']:.1f} s"
     )
-    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows-millions", type=float, default=10.0)
     args = parser.parse_args()
-    run_report_benchmark(args.rows_millions)
+    with postgres_server() as server:
+        catalog = server.fresh_database("bench_reports") if server is not None else None
+        run_report_benchmark(args.rows_millions, catalog)
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ def test_binding_waits_for_stable_and_workspace_reports_show_only_bound_costs(
     from provider import reports, service
     from provider.store import Store as S
 
-    settings = service.Settings(store_path=stack.store)
+    settings = service.Settings(store_location=stack.store)
     bound = service.workspace_integration_ids(settings, "platform")
     acme = next(r for r in S(stack.store).list_integrations() if r.organization_name == "acme")
     assert bound == [acme.id]

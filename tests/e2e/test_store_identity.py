@@ -11,9 +11,8 @@ from pulumi import automation as auto
 
 from provider.emulator import Emulator
 from provider.store import Store
-from tests.e2e.stack_support import POLICY_PACK, ReferenceStack, reference_stack
+from tests.e2e.stack_support import POLICY_PACK, circlecost_resources, reference_stack
 from tests.e2e.test_resources import bot_token, entry
-from tests.pulumi_support import export_state_without_secrets
 
 pytestmark = pytest.mark.e2e
 
@@ -22,15 +21,6 @@ pytestmark = pytest.mark.e2e
 def emulator() -> Iterator[Emulator]:
     with Emulator(seed=37, job_delay=0.0, quota_per_hour=None) as running:
         yield running
-
-
-def circlecost_resources(stack: ReferenceStack) -> list[str]:
-    state = export_state_without_secrets(stack.project)
-    return sorted(
-        resource["urn"].rsplit("::", 1)[1]
-        for resource in state["deployment"]["resources"]
-        if resource["type"].startswith("pulumi-python:dynamic/circlecost:")
-    )
 
 
 def test_refresh_and_preview_against_an_empty_or_other_store_fail_and_keep_the_state(

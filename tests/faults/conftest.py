@@ -23,7 +23,7 @@ def emulator() -> Iterator[Emulator]:
 @pytest.fixture
 def settings(emulator: Emulator, tmp_path: Path) -> service.Settings:
     return service.Settings(
-        store_path=tmp_path / "store" / "costs.duckdb",
+        store_location=tmp_path / "store" / "costs.duckdb",
         circleci_url=emulator.base_url,
         actor="ana",
         allow_loopback_downloads=True,

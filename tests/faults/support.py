@@ -22,7 +22,7 @@ from pathlib import Path
 from provider.emulator import Emulator
 from provider.importer import ImportSettings
 from provider.models import IntegrationInputs
-from provider.service import CLOCK_OFFSET_VARIABLE
+from provider.service import CLOCK_OFFSET_VARIABLE, Settings
 from provider.store import Store
 from provider.usage_columns import CREDIT_SERVICES
 from tests.clock import real_now
@@ -177,7 +177,7 @@ def table_counts(store: Store) -> dict[str, int]:
     return counts
 
 
-def cli_env(emulator: Emulator, store_path: Path, token: str, **extra: str) -> dict[str, str]:
+def cli_env(emulator: Emulator, store_location: Path, token: str, **extra: str) -> dict[str, str]:
     """The environment of a `circlecost` subprocess: this one's, minus circlecost's own
     variables, plus the emulator, the store, the actor, fast polling and the emulator's clock."""
     inherited = {
@@ -190,7 +190,7 @@ def cli_env(emulator: Emulator, store_path: Path, token: str, **extra: str) -> d
         **FAST_POLLING_ENV,
         "CIRCLECI_TOKEN": token,
         "CIRCLECI_URL": emulator.base_url,
-        "CIRCLECOST_STORE": str(store_path),
+        "CIRCLECOST_STORE": str(store_location),
         "CIRCLECOST_ACTOR": "ana",
         "CIRCLECOST_ALLOW_LOOPBACK_DOWNLOADS": "1",
         CLOCK_OFFSET_VARIABLE: f"{(emulator.clock.now() - real_now()).total_seconds():.3f}",
@@ -273,3 +273,9 @@ class Scoreboard:
 
 
 SCOREBOARD = Scoreboard()
+
+
+def store_file(settings: Settings) -> Path:
+    """The fault suite's store is an embedded file (its tests are about files, locks, crashes)."""
+    assert isinstance(settings.store_location, Path)
+    return settings.store_location

@@ -24,6 +24,7 @@ from tests.faults.support import (
     integration_inputs,
     org_and_token,
     served,
+    store_file,
     total,
 )
 
@@ -60,7 +61,7 @@ def test_an_import_here_and_a_sync_in_another_process_lose_and_duplicate_nothing
     posts_before = emulator.requests.count(org_id=org_id, kind=USAGE_EXPORT_CREATE)
     env = cli_env(
         emulator,
-        settings.store_path,
+        store_file(settings),
         token,
         CIRCLECOST_POLL_SECONDS="0.2",
         CIRCLECOST_QUOTA_PER_HOUR="1000",

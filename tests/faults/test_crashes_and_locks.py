@@ -27,6 +27,7 @@ from tests.faults.support import (
     org_and_token,
     run_cli,
     served,
+    store_file,
     stored,
     table_counts,
     total,
@@ -68,14 +69,14 @@ def test_add_killed_at_each_step_resumes_on_sync_with_exact_rows_and_no_duplicat
     emulator: Emulator, tmp_path: Path, point: str
 ) -> None:
     org_id, token = org_and_token(emulator)
-    store_path = tmp_path / "store" / "costs.duckdb"
-    env = cli_env(emulator, store_path, token)
+    store_location = tmp_path / "store" / "costs.duckdb"
+    env = cli_env(emulator, store_location, token)
     add = ("integrations", "add", "--org", org_id, "--backfill-months", "1", "--wait")
 
     killed = run_cli(*add, env={**env, "CIRCLECOST_CRASH_AT": point})
 
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    store = Store(store_path)
+    store = Store(store_location)
     (record,) = store.list_integrations()
     assert record.status == "Importing"
     assert_nothing_half_loaded(emulator, store, record.id)
@@ -111,19 +112,19 @@ def test_a_refresh_killed_at_each_step_keeps_the_previous_rows_and_resumes_its_j
     emulator: Emulator, tmp_path: Path, point: str
 ) -> None:
     org_id, token = org_and_token(emulator)
-    store_path = tmp_path / "store" / "costs.duckdb"
-    env = cli_env(emulator, store_path, token)
+    store_location = tmp_path / "store" / "costs.duckdb"
+    env = cli_env(emulator, store_location, token)
     added = run_cli(
         "integrations", "add", "--org", org_id, "--backfill-months", "1", "--wait", env=env
     )
     assert added.returncode == 0, added.stderr
-    store = Store(store_path)
+    store = Store(store_location)
     (record,) = store.list_integrations()
     before = Snapshot.of(store, record.id)
     jobs_before = current_jobs(store, record.id)
     # An hour later the refresh asks CircleCI for the current month again.
     emulator.clock.advance(3600)
-    later = cli_env(emulator, store_path, token)  # on the emulator's clock, now an hour on
+    later = cli_env(emulator, store_location, token)  # on the emulator's clock, now an hour on
 
     killed = run_cli("sync", "--wait", env={**later, "CIRCLECOST_CRASH_AT": point})
 
@@ -179,10 +180,10 @@ def test_a_second_writer_holding_the_store_gets_a_clear_locked_error_and_changes
     before = Snapshot.of(store, integration_id)
     counts_before = table_counts(store)
     impatient = replace(settings, lock_timeout=0.5)
-    env = cli_env(emulator, settings.store_path, token, CIRCLECOST_LOCK_TIMEOUT_SECONDS="0.5")
+    env = cli_env(emulator, store_file(settings), token, CIRCLECOST_LOCK_TIMEOUT_SECONDS="0.5")
 
     holding = subprocess.Popen(
-        [sys.executable, "-c", HOLDERS[holder], str(settings.store_path)],
+        [sys.executable, "-c", HOLDERS[holder], str(store_file(settings))],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
@@ -209,7 +210,7 @@ def test_a_second_writer_holding_the_store_gets_a_clear_locked_error_and_changes
     assert f"pid {holding.pid}" in message
     assert "wait for it to finish or stop it" in in_process.value.hint
     assert from_cli.returncode == 1
-    assert from_cli.stderr.startswith(f"error: the store {settings.store_path} is being written")
+    assert from_cli.stderr.startswith(f"error: the store {store_file(settings)} is being written")
     assert f"pid {holding.pid}" in from_cli.stderr
     assert "Traceback" not in from_cli.stderr
     assert table_counts(store) == counts_before

@@ -68,7 +68,7 @@ def test_a_twelve_month_backfill_stays_within_ten_requests_an_hour_and_completes
         emulator.clock.advance(seconds)
 
     settings = service.Settings(
-        store_path=tmp_path / "store" / "costs.duckdb",
+        store_location=tmp_path / "store" / "costs.duckdb",
         circleci_url=emulator.base_url,
         actor="ana",
         allow_loopback_downloads=True,
@@ -130,7 +130,7 @@ def test_a_retry_after_is_waited_on_the_same_clock_as_the_engine(
         emulator.clock.advance(seconds)
 
     settings = service.Settings(
-        store_path=tmp_path / "store" / "costs.duckdb",
+        store_location=tmp_path / "store" / "costs.duckdb",
         circleci_url=emulator.base_url,
         actor="ana",
         allow_loopback_downloads=True,

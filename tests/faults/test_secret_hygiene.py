@@ -30,6 +30,7 @@ from tests.faults.support import (
     cli_env,
     integration_inputs,
     run_cli,
+    store_file,
 )
 from tests.pulumi_support import export_state_without_secrets, state_files_text
 
@@ -113,7 +114,7 @@ def test_the_token_never_reaches_logs_errors_files_reports_exports_audit_or_pulu
 
     # --- every service operation, with faults on the way -------------------------------------
     settings = service.Settings(
-        store_path=tmp_path / "service" / "costs.duckdb",
+        store_location=tmp_path / "service" / "costs.duckdb",
         circleci_url=emulator.base_url,
         actor="ana",
         allow_loopback_downloads=True,
@@ -238,7 +239,7 @@ def test_the_token_never_reaches_logs_errors_files_reports_exports_audit_or_pulu
         "\n".join(record.getMessage() + (record.exc_text or "") for record in records),
     )
     scan.text("DEBUG log as formatted", caplog.text)
-    scan.files("service store", settings.store_path.parent)
+    scan.files("service store", store_file(settings).parent)
     scan.files("CLI store", cli_store.parent)
     scan.files("reports and FOCUS exports", reports)
 

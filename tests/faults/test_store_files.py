@@ -21,6 +21,7 @@ from tests.faults.support import (
     integration_inputs,
     org_and_token,
     run_cli,
+    store_file,
     stored,
     table_counts,
     total,
@@ -47,7 +48,7 @@ def digest(path: Path) -> str:
 def test_a_new_store_and_its_folder_are_readable_by_the_owner_only(tmp_path: Path) -> None:
     umask = os.umask(0o022)
     os.umask(umask)
-    settings = service.Settings(store_path=tmp_path / "private" / "costs.duckdb", actor="ana")
+    settings = service.Settings(store_location=tmp_path / "private" / "costs.duckdb", actor="ana")
 
     store = settings.store()
     with store.transaction():
@@ -68,18 +69,18 @@ def test_a_new_store_and_its_folder_are_readable_by_the_owner_only(tmp_path: Pat
 def test_a_store_created_by_the_cli_is_private_even_under_a_permissive_umask(
     tmp_path: Path,
 ) -> None:
-    store_path = tmp_path / "cli" / "costs.duckdb"
+    store_location = tmp_path / "cli" / "costs.duckdb"
     grant = ("access", "grant", "bob", "Viewer")
     result = subprocess.run(
-        [str(CIRCLECOST), "--store", str(store_path), "--actor", "ana", *grant],
+        [str(CIRCLECOST), "--store", str(store_location), "--actor", "ana", *grant],
         capture_output=True,
         text=True,
         umask=0,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert mode(store_path) == 0o600
-    assert mode(store_path.parent) == 0o700
+    assert mode(store_location) == 0o600
+    assert mode(store_location.parent) == 0o700
 
 
 @pytest.mark.emulator
@@ -94,12 +95,12 @@ def test_reports_and_exports_read_the_store_without_ever_writing_to_it(
     windows = store.list_windows(integration_id)
     period = ["--from", windows[0].window.first_day.isoformat()]
     period += ["--to", emulator.clock.now().date().isoformat()]
-    env = cli_env(emulator, settings.store_path, token, CIRCLECOST_LOCK_TIMEOUT_SECONDS="0.5")
-    os.chmod(settings.store_path, 0o400)
-    before = digest(settings.store_path)
+    env = cli_env(emulator, store_file(settings), token, CIRCLECOST_LOCK_TIMEOUT_SECONDS="0.5")
+    os.chmod(store_file(settings), 0o400)
+    before = digest(store_file(settings))
 
     reading = subprocess.Popen(
-        [sys.executable, "-c", HOLD_READ_ONLY, str(settings.store_path)],
+        [sys.executable, "-c", HOLD_READ_ONLY, str(store_file(settings))],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -123,8 +124,11 @@ def test_reports_and_exports_read_the_store_without_ever_writing_to_it(
     assert status.returncode == 0, status.stderr
     assert writer.returncode == 1
     assert "is being written by another process" in writer.stderr
-    assert digest(settings.store_path) == before
-    assert mode(settings.store_path) == 0o400
-    with pytest.raises(StoreError, match="read-only"), Store(settings.store_path).reader() as con:
+    assert digest(store_file(settings)) == before
+    assert mode(store_file(settings)) == 0o400
+    with (
+        pytest.raises(StoreError, match="read-only"),
+        Store(store_file(settings)).reader() as con,
+    ):
         con.execute("DELETE FROM usage")
     assert table_counts(store) == counts

@@ -12,10 +12,13 @@ import pytest
 
 from provider import service
 from provider.emulator import Emulator
+from provider.engine import SharedStore
 from provider.importer import ImportSettings
+from provider.store import Store
 from provider.usage_columns import CREDIT_SERVICES
 from provider.windows import backfill_windows
 from tests.emulator.helpers import credit
+from tests.engines import ENGINES, store_location
 
 FAST = ImportSettings(
     first_poll_after=timedelta(0),
@@ -30,10 +33,17 @@ def emulator() -> Iterator[Emulator]:
         yield running
 
 
-@pytest.fixture
-def settings(emulator: Emulator, tmp_path: Path) -> service.Settings:
+@pytest.fixture(params=ENGINES)
+def settings(
+    emulator: Emulator, tmp_path: Path, request: pytest.FixtureRequest
+) -> service.Settings:
+    """Settings for a new store on each engine; a shared one is created with ana as its owner
+    (as `circlecost store init --owner ana` does), an embedded one adopts ana as its first actor."""
+    location = store_location(request, request.param, tmp_path)
+    if isinstance(location, SharedStore):
+        Store(location).initialize("ana")
     return service.Settings(
-        store_path=tmp_path / "store" / "costs.duckdb",
+        store_location=location,
         circleci_url=emulator.base_url,
         actor="ana",
         allow_loopback_downloads=True,

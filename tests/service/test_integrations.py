@@ -14,6 +14,7 @@ from provider.errors import CirclecostError
 from provider.models import IntegrationInputs, WorkspaceInputs
 from provider.store import Store
 from tests.emulator.helpers import credit
+from tests.engines import stored_bytes
 from tests.service.conftest import CREDIT_COLUMNS, as_actor, org_and_token
 
 
@@ -58,7 +59,7 @@ def test_create_imports_exactly_what_circleci_serves_and_becomes_stable(
     store = settings.store()
     assert stored(store, integration_id) == served(emulator, store, integration_id, org_id)
     assert stored(store, integration_id)[0] > 100
-    assert token.encode() not in settings.store_path.read_bytes()
+    assert token.encode() not in stored_bytes(settings.store_location)
     assert store.get_role("ana") == "Organization Owner"  # first actor of a new store
 
 

@@ -28,7 +28,7 @@ def test_replayed_sample_export_imports_to_the_expected_totals(tmp_path: Path) -
         november = datetime(2026, 11, 20, 12, tzinfo=UTC)
         emulator.clock.set(november)
         settings = service.Settings(
-            store_path=tmp_path / "costs.duckdb",
+            store_location=tmp_path / "costs.duckdb",
             circleci_url=emulator.base_url,
             actor="ana",
             allow_loopback_downloads=True,

@@ -14,6 +14,7 @@ from provider.emulator import Emulator
 from provider.importer import ImportStopped, NotAnAdmin
 from provider.models import IntegrationInputs
 from provider.store import Store
+from tests.engines import stored_bytes
 from tests.service.conftest import org_and_token
 
 # The tables `Store.purge_integration` empties for an integration, plus the integrations.
@@ -63,7 +64,7 @@ def test_org_a_token_for_org_b_fails_naming_b_and_leaves_nothing(
     assert store.list_integrations() == []
     assert store.get_integration_by_org(org_b) is None
     assert row_counts(store) == dict.fromkeys(INTEGRATION_TABLES, 0)
-    assert token_a.encode() not in settings.store_path.read_bytes()
+    assert token_a.encode() not in stored_bytes(settings.store_location)
 
 
 def test_circleci_refused_the_export_of_b_and_made_no_job(

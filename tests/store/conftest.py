@@ -12,6 +12,7 @@ import pytest
 from provider.store import Integration, Store, token_fingerprint
 from provider.usage_columns import COLUMN_NAMES
 from provider.windows import Window
+from tests.engines import ENGINES, new_store
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SAMPLE_PARTS = [DATA / "usage-export-part-1.csv.gz", DATA / "usage-export-part-2.csv.gz"]
@@ -29,11 +30,10 @@ def expected() -> dict[str, object]:
     return figures
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = Store(tmp_path / "state" / "costs.duckdb", writer_kind="pytest", lock_timeout=2.0)
-    store.migrate()
-    return store
+@pytest.fixture(params=ENGINES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """A new store on each engine: an embedded file and a shared DuckLake store."""
+    return new_store(request, request.param, tmp_path)
 
 
 @pytest.fixture

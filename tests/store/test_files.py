@@ -40,6 +40,14 @@ HOLD_RAW_LOCK = (
 )
 
 
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """These tests are about the embedded store's file: its lock, modes and damage."""
+    store = Store(tmp_path / "state" / "costs.duckdb", writer_kind="pytest", lock_timeout=2.0)
+    store.migrate()
+    return store
+
+
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 

@@ -1,6 +1,7 @@
 """The import ledger, the shared quota, integrations, workspaces, roles and the audit log."""
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from provider.store import (
     StoreConflict,
     token_fingerprint,
 )
+from tests.engines import store_location
 
 from .conftest import NOVEMBER, OCTOBER, ORG_ID, SAMPLE_PARTS
 
@@ -33,7 +35,7 @@ def test_job_recorded_before_polling_is_found_again_after_a_crash(
     store.record_job(integration.id, OCTOBER, "job-1", NOW)
     store.update_job("job-1", "created", NOW, NOW + timedelta(minutes=1))
 
-    resumed = Store(store.path).open_windows(integration.id)
+    resumed = Store(store.location).open_windows(integration.id)
 
     assert len(resumed) == 1
     task = resumed[0]
@@ -98,7 +100,7 @@ def test_request_slots_are_shared_and_say_when_the_next_one_frees(
     slots = [
         store.take_request_slot(ORG_ID, "POST", NOW + timedelta(minutes=i), 3) for i in range(4)
     ]
-    other_process = Store(store.path)
+    other_process = Store(store.location)
 
     assert slots[:3] == [None, None, None]
     assert slots[3] == NOW + timedelta(hours=1)
@@ -172,7 +174,34 @@ def test_workspaces_have_unique_names_and_bindings(store: Store, integration: In
     assert actions == ["delete", "unbind", "bind", "create"]
 
 
-def test_the_first_actor_of_a_new_store_becomes_organization_owner(store: Store) -> None:
+def test_only_an_embedded_store_adopts_its_first_actor(store: Store) -> None:
+    if store.shared is None:
+        assert store.ensure_first_owner("alice")
+        return
+    assert not store.ensure_first_owner("alice")
+    assert store.list_principals() == []
+    assert store.initialize("ana") is False  # it exists already: nothing changes
+    assert store.list_principals() == []
+
+
+def test_init_names_the_first_owner_once(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    store = Store(store_location(request, "shared", tmp_path))
+    assert not store.exists()
+    with pytest.raises(NotFound, match="there is no circlecost store in ducklake:postgres:"):
+        store.migrate()
+
+    assert store.initialize("ana")
+
+    assert store.exists()
+    assert [(p.actor, p.role) for p in store.list_principals()] == [("ana", "Organization Owner")]
+    assert [entry.action for entry in store.list_audit()] == ["bootstrap"]
+    assert not store.initialize("mallory")
+    assert store.get_role("mallory") is None
+
+
+def test_the_first_actor_of_a_new_store_becomes_organization_owner(tmp_path: Path) -> None:
+    store = Store(tmp_path / "costs.duckdb")
+    store.migrate()
     assert store.ensure_first_owner("alice")
     assert not store.ensure_first_owner("bob")
 

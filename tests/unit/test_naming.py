@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from policies import rules
 from provider import service
+from provider.engine import SharedStore
 from provider.models import (
     BindingInputs,
     IntegrationInputs,
@@ -77,7 +78,7 @@ CAMEL_NEWS: dict[str, Any] = {
 
 def integration_provider(tmp_path: Path) -> IntegrationProvider:
     provider = IntegrationProvider()
-    provider._settings = service.Settings(store_path=tmp_path / "no-store.duckdb")
+    provider._settings = service.Settings(store_location=tmp_path / "no-store.duckdb")
     return provider
 
 
@@ -289,7 +290,8 @@ def test_camel_case_inputs_renames_binding_ids_too() -> None:
 def test_settings_come_from_every_camel_case_setting_key(tmp_path: Path) -> None:
     values = {
         "actor": "ana",
-        "store": str(tmp_path / "costs.duckdb"),
+        "store": "ducklake:postgres:host=db.internal dbname=costs",
+        "storeDataPath": str(tmp_path / "lake"),
         "circleciUrl": "https://circleci.example.com/api/v2",
         "allowLoopbackDownloads": "true",
         "createTimeoutSeconds": "61",
@@ -297,9 +299,9 @@ def test_settings_come_from_every_camel_case_setting_key(tmp_path: Path) -> None
     }
     assert set(values) == set(SETTING_KEYS)
     settings = settings_from_config({f"circlecost:{key}": value for key, value in values.items()})
-    assert (settings.actor, settings.store_path, settings.circleci_url) == (
+    assert (settings.actor, settings.store_location, settings.circleci_url) == (
         "ana",
-        tmp_path / "costs.duckdb",
+        SharedStore("host=db.internal dbname=costs", f"{tmp_path / 'lake'}/"),
         "https://circleci.example.com/api/v2",
     )
     assert settings.allow_loopback_downloads is True
