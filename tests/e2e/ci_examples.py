@@ -11,7 +11,7 @@ CI-only step is replaced by a local equivalent named in `Rendered.substitutions`
   its Python language host;
 - `restore_cache` / `save_cache`: nothing (pip uses the machine's cache and configuration);
 - `${{ secrets.* }}`, CircleCI project variables: values the test gives (a file backend, a
-  passphrase).
+  passphrase, and the shared store's catalog, data path and S3 settings on the test's servers).
 
 A step the renderer does not know fails the rendering, so a new CI-only step in the README must
 get a local equivalent here before the test passes again.

@@ -9,6 +9,12 @@ bootstrap chose for this work tree (symlinks to it, with its Python language hos
 the backend is a file backend; CircleCI is the bundled emulator. pip uses the machine's own index
 configuration and cache.
 
+The cost store is a real shared store, as the README's "Sharing a store" has it: a DuckLake catalog
+in a fresh database of the session's throwaway PostgreSQL server and its data in a fresh bucket of
+the session's S3-compatible (moto) server, both on loopback. Before the jobs run, the test creates
+it as a person would (`circlecost store init --owner <the CI actor>`); the jobs get its settings as
+secrets (GitHub) or project variables (CircleCI), and leave no store file on the runner.
+
 The fast tests below drive .ci/bootstrap.sh alone (its virtualenv already stamped as installed)
 with a CLI on PATH with and without a language host, and with one too old.
 """
@@ -33,6 +39,7 @@ import yaml
 
 from provider.emulator import Emulator
 from provider.emulator.organizations import default_organizations
+from provider.engine import LAKE_PREFIX
 from tests.clock import SUITE_NOW, child_env
 from tests.e2e.ci_examples import (
     LocalRunner,
@@ -44,6 +51,7 @@ from tests.e2e.ci_examples import (
 )
 from tests.e2e.stack_support import FAST_POLLING
 from tests.pulumi_support import REPO, pulumi_root
+from tests.services import PostgresServer, S3Bucket
 
 pytestmark = pytest.mark.e2e
 
@@ -52,6 +60,19 @@ PASSPHRASE = "circlecost-ci-examples"
 SEED = 7
 TOKEN = "CCIPAT_ciexample_" + hashlib.sha256(b"circlecost-ci-examples").hexdigest()[:40]
 POLICY_PACK_RAN = "circlecost@v0.1.0"  # how `pulumi preview` names the pack it ran
+# What CI needs of the shared store (README, "Sharing a store"): secrets or project variables.
+STORE_SECRETS = (
+    "CIRCLECOST_STORE",
+    "CIRCLECOST_STORE_DATA_PATH",
+    "PGPASSWORD",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+)
+# The test server trusts its superuser on loopback; CI's secret still needs a value to render.
+PGPASSWORD = "unused-by-the-test-server"
+EMBEDDED_STORE = "costs.duckdb"
 GIT_IDENTITY = [
     "-c",
     "user.name=circlecost tests",
@@ -197,6 +218,48 @@ def platform_repo(tmp_path: Path, env: dict[str, str], backend: Backend, base_ur
 
 
 @dataclass
+class SharedStore:
+    """The shared cost store, as CI's secrets or project variables: a DuckLake catalog (a libpq
+    string without a password) and its data path in an S3-compatible bucket."""
+
+    catalog: str
+    data_path: str
+    aws: dict[str, str]
+
+    def env(self) -> dict[str, str]:
+        return {
+            "CIRCLECOST_STORE": LAKE_PREFIX + self.catalog,
+            "CIRCLECOST_STORE_DATA_PATH": self.data_path,
+            "PGPASSWORD": PGPASSWORD,
+            **self.aws,
+        }
+
+    def create(self, owner: str, cwd: Path, env: dict[str, str]) -> None:
+        """`circlecost store init`, once, by a person (this work tree's CLI, run in `cwd`):
+        `owner` becomes the store's first Organization Owner."""
+        created = run(
+            [
+                str(REPO / ".venv" / "bin" / "circlecost"),
+                "store",
+                "init",
+                "--owner",
+                owner,
+                "--data-path",
+                self.data_path,
+            ],
+            cwd,
+            {**env, **self.env()},
+        )
+        assert f"{owner} is its Organization Owner" in created.stdout, created.stdout
+
+
+def github_expressions(actor: str, backend: Backend, store: SharedStore) -> dict[str, str]:
+    """Local values of the workflow's `${{ }}` expressions: the actor and every secret."""
+    secrets = {**backend.env(), **store.env()}
+    return {"github.actor": actor, **{f"secrets.{k}": v for k, v in secrets.items()}}
+
+
+@dataclass
 class JobRun:
     name: str
     workspace: Path
@@ -250,25 +313,43 @@ def assert_preview_ran_the_policy_pack(job: JobRun) -> None:
     assert "Updating (prod)" not in job.output
 
 
-def assert_up_created_the_integration(job: JobRun, env: dict[str, str], actor: str) -> None:
+def assert_no_store_on_the_runner(job: JobRun) -> None:
+    """The job used the shared store only: no embedded store file in its workspace."""
+    files = [
+        path
+        for path in job.workspace.rglob(f"{EMBEDDED_STORE}*")
+        if ".venv" not in path.relative_to(job.workspace).parts
+    ]
+    assert files == [], f"{job.name} left a store on the runner: {files}"
+
+
+def assert_up_created_the_integration(
+    job: JobRun, env: dict[str, str], actor: str, store: SharedStore
+) -> None:
     assert job.returncode == 0, f"{job.name} failed:\n{job.rendered.script}\n{job.output}"
     assert "Updating (prod)" in job.output
     assert POLICY_PACK_RAN in job.output  # `up` runs its own preview with the pack first
-    stores = [p for p in job.workspace.rglob("costs.duckdb") if ".venv" not in p.parts]
-    assert len(stores) == 1, stores
-    cli = [str(job.workspace / ".venv" / "bin" / "circlecost"), "--store", str(stores[0])]
-    status = run([*cli, "status"], job.workspace, env).stdout
+    assert_no_store_on_the_runner(job)
+    # What the job left is in the shared store, as any runner or person reads it.
+    cli = [
+        str(job.workspace / ".venv" / "bin" / "circlecost"),
+        "--store",
+        store.env()["CIRCLECOST_STORE"],
+    ]
+    store_env = {**env, **store.env()}
+    status = run([*cli, "status"], job.workspace, store_env).stdout
     assert "Stable" in status, status
-    access = run([*cli, "access", "list"], job.workspace, env).stdout
+    access = run([*cli, "access", "list"], job.workspace, store_env).stdout
     owners = [line for line in access.splitlines() if actor in line]
     assert any("Organization Owner" in line for line in owners), access
 
 
 def rerun_step(
-    tmp_path: Path, job: JobRun, command: str, env: dict[str, str]
+    tmp_path: Path, job: JobRun, command: str, env: dict[str, str], **changed: str
 ) -> subprocess.CompletedProcess[str]:
-    """One run step again, in the job's workspace and environment."""
-    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in job.rendered.exports.items())
+    """One run step again, in the job's workspace and environment (`changed` variables set)."""
+    variables = {**job.rendered.exports, **changed}
+    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in variables.items())
     script = tmp_path / f"{job.name}-again.sh"
     script.write_text(
         f"set -euo pipefail\n{exports}cd {shlex.quote(str(job.workspace))}\n"
@@ -292,6 +373,14 @@ def emulator() -> Iterator[Emulator]:
         yield running
 
 
+@pytest.fixture
+def shared_store(postgres_server: PostgresServer, s3_bucket: S3Bucket) -> SharedStore:
+    """A shared store's place: an empty catalog database and a fresh bucket (not created yet)."""
+    return SharedStore(
+        postgres_server.fresh_database("ci_examples"), s3_bucket.url, dict(s3_bucket.env)
+    )
+
+
 def test_the_readme_examples_install_pulumi_the_standard_way_and_cache_pip() -> None:
     examples = readme()
     version = pinned_pulumi_version()
@@ -302,24 +391,29 @@ def test_the_readme_examples_install_pulumi_the_standard_way_and_cache_pip() -> 
     assert actions["actions/setup-python"]["with"]["cache"] == "pip"
     assert actions["actions/setup-python"]["with"]["cache-dependency-path"] == "pyproject.toml"
     assert job["env"]["CIRCLECOST_ACTOR"] == "${{ github.actor }}"
+    for name in STORE_SECRETS:  # the shared store's settings, from the repository's secrets
+        assert job["env"][name] == f"${{{{ secrets.{name} }}}}", name
     circleci_text, _circleci = examples["circleci"]
     assert f"https://get.pulumi.com | sh -s -- --version {version}" in circleci_text
     assert 'checksum "pyproject.toml"' in circleci_text
     assert "restore_cache" in circleci_text
     assert "save_cache" in circleci_text
     assert 'CIRCLECOST_ACTOR="$CIRCLE_USERNAME"' in circleci_text
+    for name in STORE_SECRETS:  # project environment variables or a context
+        assert re.search(rf"\b{name}\b", circleci_text), name
     for text in (github_text, circleci_text):
-        assert "shared cost store" in text  # the placeholder for the shared store's settings
+        assert "not released yet" not in text
         assert "preview --stack prod" in text
         assert "up --stack prod" in text
         assert not re.search(r"\bgo (build|install|get|mod)\b|setup-go|golang", text)
     text = (REPO / "README.md").read_text()
+    assert "circlecost store init --owner" in text
     assert f"pulumi stack init {STACK}" in text
     assert f"Pulumi.{STACK}.yaml" in text
 
 
 def test_the_github_actions_example_runs_on_a_path_without_go(
-    tmp_path: Path, emulator: Emulator
+    tmp_path: Path, emulator: Emulator, shared_store: SharedStore
 ) -> None:
     _text, document = readme()["github"]
     pulumi_dir = pulumi_folder(tmp_path)
@@ -327,11 +421,8 @@ def test_the_github_actions_example_runs_on_a_path_without_go(
     backend = Backend(f"file://{tmp_path / 'pulumi-state'}")
     (tmp_path / "pulumi-state").mkdir()
     origin = platform_repo(tmp_path, env, backend, emulator.base_url)
-    expressions = {
-        "github.actor": "octo-platform",
-        "secrets.PULUMI_BACKEND_URL": backend.url,
-        "secrets.PULUMI_CONFIG_PASSPHRASE": backend.passphrase,
-    }
+    shared_store.create("octo-platform", tmp_path, env)  # the workflow's actor is the store's owner
+    expressions = github_expressions("octo-platform", backend, shared_store)
 
     pull_request = render_github(
         document,
@@ -340,9 +431,20 @@ def test_the_github_actions_example_runs_on_a_path_without_go(
         expressions=expressions,
     )
     assert "provider.gitops preview" in pull_request.commands[-1]
+    assert {name: pull_request.exports[name] for name in STORE_SECRETS} == shared_store.env()
     job = run_job(tmp_path, "github-pull-request", pull_request, tmp_path / "pr-workspace", env)
     assert_bootstrap_used_the_cli_on_path(job, env)
     assert_preview_ran_the_policy_pack(job)
+    assert_no_store_on_the_runner(job)
+
+    # The owner-role policy passed because `store init` made the actor an Organization Owner of
+    # the shared store: the same preview by someone who holds no role there fails.
+    stranger = rerun_step(
+        tmp_path, job, pull_request.commands[-1], env, CIRCLECOST_ACTOR="octo-stranger"
+    )
+    assert stranger.returncode != 0, stranger.stdout + stranger.stderr
+    assert "circlecost-owner-role" in stranger.stdout + stranger.stderr
+    assert "'octo-stranger' holds no role" in stranger.stdout + stranger.stderr
 
     # The preview step is gated by the pack: a pull request with a token that lives too long fails.
     stack_file = job.workspace / f"Pulumi.{STACK}.yaml"
@@ -364,17 +466,21 @@ def test_the_github_actions_example_runs_on_a_path_without_go(
     )
     merge = run_job(tmp_path, "github-push", push, tmp_path / "merge-workspace", env)
     assert_bootstrap_used_the_cli_on_path(merge, env)
-    assert_up_created_the_integration(merge, env, "octo-platform")
+    assert_up_created_the_integration(merge, env, "octo-platform", shared_store)
 
 
-def test_the_circleci_example_runs_on_a_path_without_go(tmp_path: Path, emulator: Emulator) -> None:
+def test_the_circleci_example_runs_on_a_path_without_go(
+    tmp_path: Path, emulator: Emulator, shared_store: SharedStore
+) -> None:
     _text, document = readme()["circleci"]
     pulumi_dir = pulumi_folder(tmp_path)
     backend = Backend(f"file://{tmp_path / 'pulumi-state'}")
     (tmp_path / "pulumi-state").mkdir()
     env = machine_env(tmp_path, pulumi_dir)
     origin = platform_repo(tmp_path, env, backend, emulator.base_url)
-    project_env = {**env, **backend.env()}  # CircleCI project environment variables
+    shared_store.create("circle-platform", tmp_path, env)  # the triggering user owns the store
+    # CircleCI project environment variables (or a context's)
+    project_env = {**env, **backend.env(), **shared_store.env()}
 
     def job(name: str, branch: str) -> JobRun:
         workspace = tmp_path / f"{name}-workspace"
@@ -392,10 +498,11 @@ def test_the_circleci_example_runs_on_a_path_without_go(tmp_path: Path, emulator
     assert_bootstrap_used_the_cli_on_path(feature, env)
     assert feature.returncode == 0
     assert_preview_ran_the_policy_pack(feature)
+    assert_no_store_on_the_runner(feature)
 
     main = job("main", "main")
     assert_bootstrap_used_the_cli_on_path(main, env)
-    assert_up_created_the_integration(main, project_env, "circle-platform")
+    assert_up_created_the_integration(main, project_env, "circle-platform", shared_store)
 
 
 # --- .ci/bootstrap.sh alone, with its virtualenv already installed --------------------------
@@ -502,16 +609,22 @@ def test_bootstrap_says_what_is_missing_when_the_cli_is_too_old_and_there_is_no_
 def test_the_rendered_scripts_replace_exactly_the_ci_only_steps(tmp_path: Path) -> None:
     examples = readme()
     runner = LocalRunner(tmp_path / "origin", tmp_path / "ws", tmp_path / "pulumi-bin")
+    store = SharedStore(
+        "host=db.internal dbname=circlecost user=ci",
+        "s3://team-costs/circlecost/",
+        {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "eu-west-1"},
+    )
     github = render_github(
         examples["github"][1],
         runner,
         event="pull_request",
-        expressions={
-            "github.actor": "a",
-            "secrets.PULUMI_BACKEND_URL": "file:///x",
-            "secrets.PULUMI_CONFIG_PASSPHRASE": "p",
-        },
+        expressions=github_expressions("a", Backend("file:///x", "p"), store)
+        | {"secrets.AWS_ENDPOINT_URL": ""},  # unset on AWS: GitHub expands it to nothing
     )
+    assert github.exports["CIRCLECOST_STORE"] == (
+        "ducklake:postgres:host=db.internal dbname=circlecost user=ci"
+    )
+    assert set(STORE_SECRETS) <= set(github.exports)
     assert [s.split(":")[0].split("@")[0] for s in github.substitutions] == [
         "actions/checkout",
         "actions/setup-python",

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from provider.emulator import Emulator
+from provider.engine import LAKE_PREFIX, SharedStore
 from provider.importer import ImportSettings
 from provider.models import IntegrationInputs
 from provider.service import CLOCK_OFFSET_VARIABLE, Settings
@@ -177,20 +178,31 @@ def table_counts(store: Store) -> dict[str, int]:
     return counts
 
 
-def cli_env(emulator: Emulator, store_location: Path, token: str, **extra: str) -> dict[str, str]:
+def cli_env(
+    emulator: Emulator, store_location: Path | SharedStore, token: str, **extra: str
+) -> dict[str, str]:
     """The environment of a `circlecost` subprocess: this one's, minus circlecost's own
-    variables, plus the emulator, the store, the actor, fast polling and the emulator's clock."""
+    variables, plus the emulator, the store (a file, or a shared store's catalog and data path),
+    the actor, fast polling and the emulator's clock."""
     inherited = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("CIRCLECOST_", "CIRCLECI_"))
     }
+    store = (
+        {
+            "CIRCLECOST_STORE": LAKE_PREFIX + store_location.catalog,
+            "CIRCLECOST_STORE_DATA_PATH": store_location.data_path or "",
+        }
+        if isinstance(store_location, SharedStore)
+        else {"CIRCLECOST_STORE": str(store_location)}
+    )
     return {
         **inherited,
         **FAST_POLLING_ENV,
         "CIRCLECI_TOKEN": token,
         "CIRCLECI_URL": emulator.base_url,
-        "CIRCLECOST_STORE": str(store_location),
+        **store,
         "CIRCLECOST_ACTOR": "ana",
         "CIRCLECOST_ALLOW_LOOPBACK_DOWNLOADS": "1",
         CLOCK_OFFSET_VARIABLE: f"{(emulator.clock.now() - real_now()).total_seconds():.3f}",

@@ -1,6 +1,10 @@
 """A real `circlecost` process killed (SIGKILL) at each step of an import, and a second process
 holding the store's write lock: nothing is lost, nothing is loaded twice, no export job is
-requested twice, and a locked store says who holds it."""
+requested twice, and a locked store says who holds it.
+
+The crashes run on an embedded store at every point, and on a shared (DuckLake) store at the
+points inside and around its transactions, where a killed runner leaves uncommitted Parquet
+files and a claim behind."""
 
 from __future__ import annotations
 
@@ -16,7 +20,9 @@ import pytest
 from provider import faultpoints, service
 from provider.emulator import Emulator
 from provider.emulator.request_log import USAGE_EXPORT_CREATE
+from provider.engine import SharedStore
 from provider.store import Store, StoreLocked
+from tests.engines import store_location as new_location
 from tests.faults.support import (
     NO_ROWS,
     SCOREBOARD,
@@ -36,6 +42,20 @@ from tests.faults.support import (
 pytestmark = [pytest.mark.faults, pytest.mark.emulator]
 
 REPO = Path(__file__).resolve().parents[2]
+SHARED_POINTS = ("after_job_recorded", "mid_insert", "before_mark_loaded")
+CRASHES = [("embedded", point) for point in faultpoints.POINTS] + [
+    ("shared", point) for point in SHARED_POINTS
+]
+
+
+def crash_store(request: pytest.FixtureRequest, engine: str, tmp_path: Path) -> Path | SharedStore:
+    """A new store's place; a shared one is created by its owner first (`store init`)."""
+    location = new_location(request, engine, tmp_path)
+    if isinstance(location, SharedStore):
+        Store(location).initialize("ana")
+    return location
+
+
 HOLDERS = {
     # A bare DuckDB connection: the lock error names its process id.
     "duckdb": "import duckdb, sys, time\n"
@@ -64,12 +84,12 @@ def assert_nothing_half_loaded(emulator: Emulator, store: Store, integration_id:
     assert all(rows[w.window.start] == NO_ROWS for w in windows if w.state != "loaded")
 
 
-@pytest.mark.parametrize("point", faultpoints.POINTS)
+@pytest.mark.parametrize(("engine", "point"), CRASHES)
 def test_add_killed_at_each_step_resumes_on_sync_with_exact_rows_and_no_duplicate_job(
-    emulator: Emulator, tmp_path: Path, point: str
+    emulator: Emulator, tmp_path: Path, request: pytest.FixtureRequest, engine: str, point: str
 ) -> None:
     org_id, token = org_and_token(emulator)
-    store_location = tmp_path / "store" / "costs.duckdb"
+    store_location = crash_store(request, engine, tmp_path)
     env = cli_env(emulator, store_location, token)
     add = ("integrations", "add", "--org", org_id, "--backfill-months", "1", "--wait")
 
@@ -94,7 +114,7 @@ def test_add_killed_at_each_step_resumes_on_sync_with_exact_rows_and_no_duplicat
     got = assert_exactly_once(emulator, store, record.id)
     windows = store.list_windows(record.id)
     SCOREBOARD.fault(
-        f"SIGKILL at {point} (add), then sync",
+        f"SIGKILL at {point} (add, {engine}), then sync",
         f"(a) {resumed.stdout.split(': ')[1]}, exact rows, {posts(emulator, org_id)} POSTs",
         total(served(emulator, store, record.id)),
         got,
@@ -107,12 +127,12 @@ def test_add_killed_at_each_step_resumes_on_sync_with_exact_rows_and_no_duplicat
             assert window.current_job_id == recorded_jobs[window.window.start]
 
 
-@pytest.mark.parametrize("point", faultpoints.POINTS)
+@pytest.mark.parametrize(("engine", "point"), CRASHES)
 def test_a_refresh_killed_at_each_step_keeps_the_previous_rows_and_resumes_its_job(
-    emulator: Emulator, tmp_path: Path, point: str
+    emulator: Emulator, tmp_path: Path, request: pytest.FixtureRequest, engine: str, point: str
 ) -> None:
     org_id, token = org_and_token(emulator)
-    store_location = tmp_path / "store" / "costs.duckdb"
+    store_location = crash_store(request, engine, tmp_path)
     env = cli_env(emulator, store_location, token)
     added = run_cli(
         "integrations", "add", "--org", org_id, "--backfill-months", "1", "--wait", env=env
@@ -140,7 +160,7 @@ def test_a_refresh_killed_at_each_step_keeps_the_previous_rows_and_resumes_its_j
     got = assert_exactly_once(emulator, store, record.id)
     new_posts = posts(emulator, org_id) - posts_at_crash
     SCOREBOARD.fault(
-        f"SIGKILL at {point} (refresh), then sync",
+        f"SIGKILL at {point} (refresh, {engine}), then sync",
         f"(b) {kept.count} rows kept; then (a) exact, {new_posts} new POST(s)",
         total(served(emulator, store, record.id)),
         got,
