@@ -11,7 +11,7 @@ pricing ten million line items one by one takes seconds. It sums the usage table
 per day and per needed column first, splits those sums into line items by service, and prices
 each (integration, day) once. Decimal sums are exact, so the results are equal to the view's,
 which tests/reports/test_report_query.py checks; `USAGE_COLUMNS_SQL` mirrors the view's
-definition in provider/store.py and must change with it.
+definition in provider/store/schema.py and must change with it.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ PERIODS = (
     "year_to_date",
 )
 
-# Costs-view column -> its SQL over one usage row (as in store.py's view; `service` and the
+# Costs-view column -> its SQL over one usage row (as in store/schema.py's view; `service` and the
 # figures come from the split into line items).
 USAGE_COLUMNS_SQL: dict[str, str] = {
     "billing_account": "ORGANIZATION_NAME",

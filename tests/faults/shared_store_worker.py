@@ -13,9 +13,9 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from provider import store as store_module
 from provider.engine import SharedStore
 from provider.store import Store
+from provider.store import connection as store_connection
 from provider.windows import Window
 
 # Each runner asks this many times for a quota slot of each organization, however slow the
@@ -75,7 +75,7 @@ def main() -> None:
                 "slots": slots,
                 "claims": claims,
                 "claimed": sorted(set(claimed)),
-                "retries": store_module.conflict_retries,
+                "retries": store_connection.conflict_retries,
             }
         )
     )

@@ -1,0 +1,121 @@
+"""The cost store: everything circlecost knows, in one embedded DuckDB file or a shared DuckLake.
+
+It holds integrations (never their tokens: only a fingerprint), dated prices, the import ledger
+(windows and CircleCI export jobs), the raw usage rows of every export (all 48 columns, typed),
+workspaces and bindings, principals and roles, quota counters and the audit log. Costs are the
+view `costs` over usage × the price in effect on each line's date, so a price change re-prices
+everything at once and nothing is stored twice.
+
+Every operation opens a short-lived connection and closes it (the Pulumi provider is pickled
+and re-imported in other processes, so nothing may live on `self`). The schema has no
+constraints (DuckLake has none); the rules live in this package's code, the same on both
+engines. Reports read through `reader()`.
+
+`Store` is composed here, from one mixin per aggregate over `StoreBase` (`connection`: settings,
+connections, transactions, locks, retries after lost races, and the one place where DuckDB's
+errors become the store's). `schema` holds the tables and migrations; `integrations` (with their
+prices), `ledger` (windows, export jobs, claims, usage rows), `quota`, `workspaces` (with their
+bindings), `access` (principals and roles), `audit` and `costs` one aggregate each; `maintenance`
+keeps and moves a store. Below them all: `errors`, `records`, and `common`, the helpers several
+of them use. Import from here (a name imported `as` itself below is re-exported, as the
+single module had it); only the counter `connection.conflict_retries` is read where it lives.
+"""
+
+from __future__ import annotations
+
+from provider.csvload import LoadResult
+from provider.engine import parse_location as parse_location
+from provider.store.access import ROLES, AccessMixin
+from provider.store.audit import AuditMixin
+from provider.store.common import SECRET_KEYS as SECRET_KEYS
+from provider.store.connection import ALL_GUARDS as ALL_GUARDS
+from provider.store.connection import CONFLICT_BUDGET as CONFLICT_BUDGET
+from provider.store.connection import CONFLICT_FIRST_DELAY as CONFLICT_FIRST_DELAY
+from provider.store.connection import CONFLICT_MAX_DELAY as CONFLICT_MAX_DELAY
+from provider.store.connection import GUARD_CATALOG as GUARD_CATALOG
+from provider.store.connection import GUARD_LEDGER as GUARD_LEDGER
+from provider.store.connection import GUARD_QUOTA as GUARD_QUOTA
+from provider.store.connection import LOCK_RETRY_SECONDS as LOCK_RETRY_SECONDS
+from provider.store.connection import StoreBase
+from provider.store.costs import DIMENSIONS, CostsMixin
+from provider.store.costs import TAG_COLUMNS as TAG_COLUMNS
+from provider.store.errors import InvalidValue as InvalidValue
+from provider.store.errors import NotFound as NotFound
+from provider.store.errors import StoreConflict as StoreConflict
+from provider.store.errors import StoreCorrupt as StoreCorrupt
+from provider.store.errors import StoreError as StoreError
+from provider.store.errors import StoreLocked as StoreLocked
+from provider.store.errors import StoreOutdated as StoreOutdated
+from provider.store.integrations import BASE_PRICE_DATE as BASE_PRICE_DATE
+from provider.store.integrations import INTEGRATION_FIELDS as INTEGRATION_FIELDS
+from provider.store.integrations import LIST_PRICE as LIST_PRICE
+from provider.store.integrations import MAX_PRICE as MAX_PRICE
+from provider.store.integrations import PRICE_PLACES as PRICE_PLACES
+from provider.store.integrations import PRICE_QUANTUM as PRICE_QUANTUM
+from provider.store.integrations import STATUSES as STATUSES
+from provider.store.integrations import IntegrationsMixin
+from provider.store.ledger import MAX_WINDOW as MAX_WINDOW
+from provider.store.ledger import LedgerMixin
+from provider.store.maintenance import COPIED_TABLES as COPIED_TABLES
+from provider.store.maintenance import MAINTAIN_KEEP as MAINTAIN_KEEP
+from provider.store.maintenance import MaintenanceMixin
+from provider.store.quota import QUOTA_HISTORY as QUOTA_HISTORY
+from provider.store.quota import QUOTA_KINDS as QUOTA_KINDS
+from provider.store.quota import QUOTA_PERIOD as QUOTA_PERIOD
+from provider.store.quota import QuotaMixin
+from provider.store.records import (
+    AuditEntry,
+    Binding,
+    ExportJob,
+    ImportWindow,
+    Integration,
+    Price,
+    Principal,
+    WindowTask,
+    Workspace,
+    token_fingerprint,
+)
+from provider.store.schema import BASELINE_VERSION as BASELINE_VERSION
+from provider.store.schema import MIGRATIONS as MIGRATIONS
+from provider.store.schema import SchemaMixin
+from provider.store.workspaces import WorkspacesMixin
+
+__all__ = [
+    "DIMENSIONS",
+    "ROLES",
+    "AuditEntry",
+    "Binding",
+    "ExportJob",
+    "ImportWindow",
+    "Integration",
+    "InvalidValue",
+    "LoadResult",
+    "NotFound",
+    "Price",
+    "Principal",
+    "Store",
+    "StoreConflict",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreLocked",
+    "StoreOutdated",
+    "WindowTask",
+    "Workspace",
+    "token_fingerprint",
+]
+
+
+class Store(
+    IntegrationsMixin,
+    LedgerMixin,
+    QuotaMixin,
+    WorkspacesMixin,
+    AccessMixin,
+    AuditMixin,
+    CostsMixin,
+    MaintenanceMixin,
+    SchemaMixin,
+    StoreBase,
+):
+    """The cost store: an embedded DuckDB file or a shared DuckLake. Holds only its settings,
+    never a connection."""

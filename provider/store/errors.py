@@ -1,0 +1,33 @@
+"""The store's errors; each carries a hint that says what to do next."""
+
+from __future__ import annotations
+
+from provider.errors import CirclecostError
+
+
+class StoreError(CirclecostError):
+    """The store could not do what was asked."""
+
+
+class StoreLocked(StoreError):
+    """Another process holds the store's write lock."""
+
+
+class StoreCorrupt(StoreError):
+    """The store file is not a readable DuckDB database."""
+
+
+class StoreOutdated(StoreError):
+    """The store was written by a newer circlecost than this one."""
+
+
+class StoreConflict(StoreError):
+    """The change would break a rule of the store (one integration per organization, ...)."""
+
+
+class NotFound(StoreError):
+    """No such integration, workspace or binding."""
+
+
+class InvalidValue(StoreError, ValueError):
+    """A value the store cannot hold as given (a price, a window); names the field."""

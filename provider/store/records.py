@@ -1,0 +1,114 @@
+"""The records the store hands out, and the only form of a token it ever keeps."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from provider.windows import Window
+
+
+@dataclass(frozen=True)
+class Integration:
+    id: str
+    organization_id: str
+    organization_name: str | None
+    description: str
+    token_fingerprint: str
+    token_user: str | None
+    token_rotated_at: datetime | None
+    token_expires_on: date | None
+    backfill_months: int
+    status: str
+    status_detail: str
+    created_at: datetime
+    updated_at: datetime
+    last_refresh_at: datetime | None
+    created_by_stack: str | None = None  # "organization/project/stack" of a Pulumi create
+
+
+@dataclass(frozen=True)
+class Price:
+    effective_from: date
+    usd_per_credit: Decimal
+
+
+@dataclass(frozen=True)
+class ImportWindow:
+    integration_id: str
+    window: Window
+    state: str  # planned | requested | loaded | failed
+    rows: int | None
+    total_mismatch_rows: int | None
+    loaded_at: datetime | None
+    attempts: int
+    last_error: str | None
+    current_job_id: str | None
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    job_id: str
+    integration_id: str
+    window: Window
+    created_at: datetime
+    state: str  # created | processing | completed | failed | loaded
+    polls: int
+    last_polled_at: datetime | None
+    next_poll_at: datetime | None
+    download_completed: bool
+    error_reason: str | None
+
+
+@dataclass
+class WindowTask:
+    """An open window with its current CircleCI job, as the import engine walks them."""
+
+    window: Window
+    job_id: str | None
+    job_state: str | None
+    next_poll_at: datetime | None
+    attempts: int
+    error_reason: str | None = None  # why CircleCI failed the current job, if it did
+
+
+@dataclass(frozen=True)
+class Workspace:
+    id: str
+    name: str
+    description: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Binding:
+    workspace_id: str
+    integration_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Principal:
+    actor: str
+    role: str
+    granted_by: str | None
+    granted_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    changes: dict[str, Any]
+
+
+def token_fingerprint(token: str) -> str:
+    """A short SHA-256 prefix of a token: safe to store and show, enough to spot a shared token."""
+    return "sha256:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:16]

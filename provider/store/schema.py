@@ -1,0 +1,426 @@
+"""The schema: the tables and the costs view, the migrations that build them on either engine,
+and the methods that create, upgrade and identify a store."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from provider.store.common import _audit, _insert_principal, _to_db, _utc_now
+from provider.store.connection import ALL_GUARDS, StoreBase, _retried, _schema_version
+from provider.store.errors import StoreError, StoreOutdated
+
+_USAGE_TABLE = """
+CREATE TABLE usage (
+    integration_id VARCHAR NOT NULL,
+    window_start TIMESTAMP NOT NULL,
+    export_job_id VARCHAR,
+    loaded_at TIMESTAMP NOT NULL,
+    source_part SMALLINT,
+    source_line BIGINT,
+    ORGANIZATION_ID VARCHAR,
+    ORGANIZATION_NAME VARCHAR,
+    ORGANIZATION_CREATED_DATE DATE,
+    PROJECT_ID VARCHAR,
+    PROJECT_NAME VARCHAR,
+    PROJECT_CREATED_DATE DATE,
+    LAST_BUILD_FINISHED_AT TIMESTAMP,
+    VCS_NAME VARCHAR,
+    VCS_URL VARCHAR,
+    VCS_BRANCH VARCHAR,
+    PIPELINE_ID VARCHAR,
+    PIPELINE_CREATED_AT TIMESTAMP,
+    PIPELINE_NUMBER BIGINT,
+    IS_UNREGISTERED_USER BOOLEAN,
+    PIPELINE_TRIGGER_SOURCE VARCHAR,
+    PIPELINE_TRIGGER_USER_ID VARCHAR,
+    WORKFLOW_ID VARCHAR,
+    WORKFLOW_NAME VARCHAR,
+    WORKFLOW_FIRST_JOB_QUEUED_AT TIMESTAMP,
+    WORKFLOW_FIRST_JOB_STARTED_AT TIMESTAMP,
+    WORKFLOW_STOPPED_AT TIMESTAMP,
+    IS_WORKFLOW_SUCCESSFUL BOOLEAN,
+    JOB_NAME VARCHAR,
+    JOB_RUN_NUMBER BIGINT,
+    JOB_ID VARCHAR,
+    JOB_RUN_DATE DATE,
+    JOB_RUN_QUEUED_AT TIMESTAMP,
+    JOB_RUN_STARTED_AT TIMESTAMP,
+    JOB_RUN_STOPPED_AT TIMESTAMP,
+    JOB_BUILD_STATUS VARCHAR,
+    RESOURCE_CLASS VARCHAR,
+    OPERATING_SYSTEM VARCHAR,
+    EXECUTOR VARCHAR,
+    PARALLELISM BIGINT,
+    JOB_RUN_SECONDS DOUBLE,
+    MEDIAN_CPU_UTILIZATION_PCT DOUBLE,
+    MAX_CPU_UTILIZATION_PCT DOUBLE,
+    MEDIAN_RAM_UTILIZATION_PCT DOUBLE,
+    MAX_RAM_UTILIZATION_PCT DOUBLE,
+    COMPUTE_CREDITS DECIMAL(18,6),
+    DLC_CREDITS DECIMAL(18,6),
+    USER_CREDITS DECIMAL(18,6),
+    STORAGE_CREDITS DECIMAL(18,6),
+    NETWORK_CREDITS DECIMAL(18,6),
+    LEASE_CREDITS DECIMAL(18,6),
+    LEASE_OVERAGE_CREDITS DECIMAL(18,6),
+    IPRANGES_CREDITS DECIMAL(18,6),
+    TOTAL_CREDITS DECIMAL(18,6)
+)
+"""
+
+# One line item per usage row and non-zero credit column, priced by the dated price in effect.
+_COSTS_VIEW = """
+CREATE VIEW costs AS
+WITH lines AS (
+    SELECT
+        u.integration_id,
+        u.ORGANIZATION_NAME AS billing_account,
+        u.ORGANIZATION_ID AS billing_account_id,
+        u.PROJECT_NAME AS account,
+        u.PROJECT_ID AS account_id,
+        item.service,
+        lower(u.OPERATING_SYSTEM) || ' ' || lower(u.EXECUTOR) AS category,
+        u.RESOURCE_CLASS AS subcategory,
+        u.JOB_NAME AS resource,
+        'Usage' AS charge_type,
+        coalesce(
+            u.JOB_RUN_DATE,
+            CAST(u.JOB_RUN_STARTED_AT AS DATE),
+            CAST(u.PIPELINE_CREATED_AT AS DATE),
+            CAST(u.window_start AS DATE)
+        ) AS date,
+        u.ORGANIZATION_ID AS tag_organization_id,
+        u.PROJECT_ID AS tag_project_id,
+        u.VCS_NAME AS tag_vcs_name,
+        u.VCS_URL AS tag_vcs_url,
+        u.VCS_BRANCH AS tag_vcs_branch,
+        u.PIPELINE_ID AS tag_pipeline_id,
+        u.JOB_BUILD_STATUS AS tag_job_build_status,
+        item.credits,
+        u.JOB_ID AS job_id,
+        u.JOB_RUN_NUMBER AS job_run_number,
+        u.PIPELINE_NUMBER AS pipeline_number,
+        u.WORKFLOW_NAME AS workflow_name,
+        u.window_start,
+        u.export_job_id
+    FROM usage AS u
+    CROSS JOIN LATERAL (VALUES
+        ('Compute', u.COMPUTE_CREDITS),
+        ('DLC', u.DLC_CREDITS),
+        ('Users', u.USER_CREDITS),
+        ('Storage', u.STORAGE_CREDITS),
+        ('Network', u.NETWORK_CREDITS),
+        ('Lease', u.LEASE_CREDITS),
+        ('Lease Overage', u.LEASE_OVERAGE_CREDITS),
+        ('IP Ranges', u.IPRANGES_CREDITS)
+    ) AS item(service, credits)
+    WHERE item.credits <> 0
+)
+SELECT
+    lines.* EXCLUDE (credits, job_id, job_run_number, pipeline_number, workflow_name,
+                     window_start, export_job_id),
+    lines.credits,
+    price.usd_per_credit,
+    lines.credits * price.usd_per_credit AS amount_usd,
+    lines.job_id,
+    lines.job_run_number,
+    lines.pipeline_number,
+    lines.workflow_name,
+    lines.window_start,
+    lines.export_job_id
+FROM lines
+ASOF LEFT JOIN prices AS price
+    ON price.integration_id = lines.integration_id AND lines.date >= price.effective_from
+"""
+
+# A new store, on either engine, starts from this schema at BASELINE_VERSION, then takes the
+# migrations after it. It has no keys, constraints or sequences, which DuckLake does not have: the
+# rules they would enforce (one integration per organization, unique workspace names, valid
+# states, roles and prices) are checked by the store's code, the same way on both engines.
+# Embedded stores made before it were built by MIGRATIONS[0:3], with constraints; they keep them
+# (harmless: the code checks first) and take the same later migrations.
+BASELINE_VERSION: Final = 3
+_BASELINE: Final[tuple[str, ...]] = (
+    """CREATE TABLE integrations (
+        id VARCHAR NOT NULL,
+        organization_id VARCHAR NOT NULL,
+        organization_name VARCHAR,
+        description VARCHAR NOT NULL DEFAULT '',
+        token_fingerprint VARCHAR NOT NULL,
+        token_user VARCHAR,
+        token_rotated_at TIMESTAMP,
+        token_expires_on DATE,
+        backfill_months INTEGER NOT NULL DEFAULT 3,
+        status VARCHAR NOT NULL DEFAULT 'Importing',
+        status_detail VARCHAR NOT NULL DEFAULT '',
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        last_refresh_at TIMESTAMP,
+        created_by_stack VARCHAR
+    )""",
+    """CREATE TABLE prices (
+        integration_id VARCHAR NOT NULL,
+        effective_from DATE NOT NULL,
+        usd_per_credit DECIMAL(18,10) NOT NULL
+    )""",
+    """CREATE TABLE import_windows (
+        integration_id VARCHAR NOT NULL,
+        window_start TIMESTAMP NOT NULL,
+        window_end TIMESTAMP NOT NULL,
+        state VARCHAR NOT NULL DEFAULT 'planned',
+        rows BIGINT,
+        total_mismatch_rows BIGINT,
+        loaded_at TIMESTAMP,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error VARCHAR,
+        current_job_id VARCHAR
+    )""",
+    """CREATE TABLE export_jobs (
+        job_id VARCHAR NOT NULL,
+        integration_id VARCHAR NOT NULL,
+        window_start TIMESTAMP NOT NULL,
+        window_end TIMESTAMP NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        state VARCHAR NOT NULL DEFAULT 'created',
+        polls INTEGER NOT NULL DEFAULT 0,
+        last_polled_at TIMESTAMP,
+        next_poll_at TIMESTAMP,
+        download_completed BOOLEAN NOT NULL DEFAULT false,
+        error_reason VARCHAR
+    )""",
+    _USAGE_TABLE,
+    """CREATE TABLE workspaces (
+        id VARCHAR NOT NULL,
+        name VARCHAR NOT NULL,
+        description VARCHAR NOT NULL DEFAULT '',
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE bindings (
+        workspace_id VARCHAR NOT NULL,
+        integration_id VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE principals (
+        actor VARCHAR NOT NULL,
+        role VARCHAR NOT NULL,
+        granted_by VARCHAR,
+        granted_at TIMESTAMP NOT NULL
+    )""",
+    """CREATE TABLE quota_requests (
+        org_id VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        requested_at TIMESTAMP NOT NULL
+    )""",
+    "CREATE TABLE quota_blocks (org_id VARCHAR NOT NULL, until TIMESTAMP NOT NULL)",
+    """CREATE TABLE audit_log (
+        id BIGINT NOT NULL,
+        recorded_at TIMESTAMP NOT NULL,
+        actor VARCHAR NOT NULL,
+        action VARCHAR NOT NULL,
+        object_type VARCHAR NOT NULL,
+        object_id VARCHAR NOT NULL,
+        changes JSON NOT NULL
+    )""",
+    _COSTS_VIEW,
+    "CREATE TABLE store_identity (id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)",
+    "INSERT INTO store_identity SELECT uuid()::VARCHAR, now()::TIMESTAMP",
+)
+
+
+# Ordered forward migrations; version N is MIGRATIONS[N - 1]. Never edit a released step:
+# append a new one.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """CREATE TABLE integrations (
+            id VARCHAR PRIMARY KEY,
+            organization_id VARCHAR NOT NULL UNIQUE,
+            organization_name VARCHAR,
+            description VARCHAR NOT NULL DEFAULT '',
+            token_fingerprint VARCHAR NOT NULL,
+            token_user VARCHAR,
+            token_rotated_at TIMESTAMP,
+            token_expires_on DATE,
+            backfill_months INTEGER NOT NULL DEFAULT 3
+                CHECK (backfill_months BETWEEN 0 AND 12),
+            status VARCHAR NOT NULL DEFAULT 'Importing'
+                CHECK (status IN ('Importing', 'Stable', 'Warning', 'Error')),
+            status_detail VARCHAR NOT NULL DEFAULT '',
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL,
+            last_refresh_at TIMESTAMP
+        )""",
+        """CREATE TABLE prices (
+            integration_id VARCHAR NOT NULL,
+            effective_from DATE NOT NULL,
+            usd_per_credit DECIMAL(18,10) NOT NULL CHECK (usd_per_credit > 0),
+            PRIMARY KEY (integration_id, effective_from)
+        )""",
+        """CREATE TABLE import_windows (
+            integration_id VARCHAR NOT NULL,
+            window_start TIMESTAMP NOT NULL,
+            window_end TIMESTAMP NOT NULL,
+            state VARCHAR NOT NULL DEFAULT 'planned'
+                CHECK (state IN ('planned', 'requested', 'loaded', 'failed')),
+            rows BIGINT,
+            total_mismatch_rows BIGINT,
+            loaded_at TIMESTAMP,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error VARCHAR,
+            current_job_id VARCHAR,
+            PRIMARY KEY (integration_id, window_start)
+        )""",
+        """CREATE TABLE export_jobs (
+            job_id VARCHAR PRIMARY KEY,
+            integration_id VARCHAR NOT NULL,
+            window_start TIMESTAMP NOT NULL,
+            window_end TIMESTAMP NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            state VARCHAR NOT NULL DEFAULT 'created'
+                CHECK (state IN ('created', 'processing', 'completed', 'failed', 'loaded')),
+            polls INTEGER NOT NULL DEFAULT 0,
+            last_polled_at TIMESTAMP,
+            next_poll_at TIMESTAMP,
+            download_completed BOOLEAN NOT NULL DEFAULT false,
+            error_reason VARCHAR
+        )""",
+        _USAGE_TABLE,
+        """CREATE TABLE workspaces (
+            id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL UNIQUE,
+            description VARCHAR NOT NULL DEFAULT '',
+            created_at TIMESTAMP NOT NULL
+        )""",
+        """CREATE TABLE bindings (
+            workspace_id VARCHAR NOT NULL,
+            integration_id VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (workspace_id, integration_id)
+        )""",
+        """CREATE TABLE principals (
+            actor VARCHAR PRIMARY KEY,
+            role VARCHAR NOT NULL CHECK (role IN
+                ('Organization Owner', 'Integration Owner', 'Editor', 'Viewer')),
+            granted_by VARCHAR,
+            granted_at TIMESTAMP NOT NULL
+        )""",
+        """CREATE TABLE quota_requests (
+            org_id VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL CHECK (kind IN ('POST', 'GET')),
+            requested_at TIMESTAMP NOT NULL
+        )""",
+        """CREATE TABLE quota_blocks (
+            org_id VARCHAR NOT NULL,
+            until TIMESTAMP NOT NULL
+        )""",
+        "CREATE SEQUENCE audit_ids START 1",
+        """CREATE TABLE audit_log (
+            id BIGINT PRIMARY KEY DEFAULT nextval('audit_ids'),
+            recorded_at TIMESTAMP NOT NULL,
+            actor VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            object_type VARCHAR NOT NULL,
+            object_id VARCHAR NOT NULL,
+            changes JSON NOT NULL
+        )""",
+        _COSTS_VIEW,
+    ),
+    # 2: which Pulumi stack created an integration, so that the same stack re-running a create
+    # that was cut off continues it (another stack still has to adopt it explicitly).
+    ("ALTER TABLE integrations ADD COLUMN created_by_stack VARCHAR",),
+    # 3: the store's identity, recorded in every resource's outputs, so that a run looking into
+    # an empty or different store fails instead of making Pulumi forget the resources.
+    (
+        "CREATE TABLE store_identity (id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)",
+        "INSERT INTO store_identity SELECT uuid()::VARCHAR, now()::TIMESTAMP",
+    ),
+    # 4: runs on both engines. The guard tables, and a claim on a window, so that of two runners
+    # refreshing one integration only one asks CircleCI for its export.
+    (
+        *(
+            statement
+            for guard in ALL_GUARDS
+            for statement in (
+                f"CREATE TABLE {guard} (version BIGINT NOT NULL, touched_at TIMESTAMP)",
+                f"INSERT INTO {guard} VALUES (0, NULL)",
+            )
+        ),
+        "ALTER TABLE import_windows ADD COLUMN claimed_by VARCHAR",
+        "ALTER TABLE import_windows ADD COLUMN claimed_until TIMESTAMP",
+    ),
+)
+
+
+class SchemaMixin(StoreBase):
+    """Creating, upgrading and identifying a store."""
+
+    def migrate(self) -> int:
+        """Creates an embedded store or upgrades a store of either engine to the current schema,
+        in one transaction; returns the schema version. A shared store must exist already
+        (`initialize`): no run may create one by accident, with itself as its owner."""
+        if self.shared is not None and not self.exists():
+            raise self.not_initialised()
+        return self._migrate()
+
+    @_retried
+    def initialize(self, owner: str) -> bool:
+        """Creates the store (if new) with `owner` as its first Organization Owner. True if it
+        created it; False if it was there already (then nothing changes)."""
+        if self.exists():
+            self._migrate()
+            return False
+        self._migrate()
+        with self.transaction() as con:
+            if con.execute("SELECT count(*) FROM principals").fetchone() != (0,):
+                return False
+            _insert_principal(con, owner, "Organization Owner", None)
+            _audit(
+                con,
+                owner,
+                "bootstrap",
+                "principal",
+                owner,
+                {"role": [None, "Organization Owner"], "reason": "named by `store init`"},
+            )
+        return True
+
+    @_retried
+    def _migrate(self) -> int:
+        with self.transaction(guards=()) as con:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER NOT NULL, applied_at TIMESTAMP NOT NULL)"
+            )
+            current = _schema_version(con)
+            if current > len(MIGRATIONS):
+                raise StoreOutdated(
+                    f"the store {self.name} has schema version {current}, newer than this "
+                    f"circlecost knows ({len(MIGRATIONS)})",
+                    hint="upgrade circlecost to the version that wrote the store",
+                )
+            now = _to_db(_utc_now())
+            if current == 0:
+                for step in _BASELINE:
+                    con.execute(step)
+                for version in range(1, BASELINE_VERSION + 1):
+                    con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, now])
+                current = BASELINE_VERSION
+            for version in range(current + 1, len(MIGRATIONS) + 1):
+                for step in MIGRATIONS[version - 1]:
+                    con.execute(step)
+                con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, now])
+            return len(MIGRATIONS)
+
+    def schema_version(self) -> int:
+        with self.reader() as con:
+            return _schema_version(con)
+
+    def identity(self) -> str:
+        """The UUID this store was given when it was created (or upgraded to schema 3)."""
+        with self.reader() as con:
+            row = con.execute("SELECT id FROM store_identity").fetchone()
+        if row is None:
+            raise StoreError(
+                f"the store {self.name} has no identity",
+                hint="open it once with this version of circlecost (it migrates the store)",
+            )
+        return str(row[0])
