@@ -39,9 +39,17 @@ find_python() {
   return 1
 }
 
+# CIRCLECOST_DEV_TOOLS=0 installs circlecost alone: what a platform repo's CI job needs to run
+# `pulumi preview|up` (no test tools, no test servers), and much faster than the dev install.
+DEV_TOOLS=${CIRCLECOST_DEV_TOOLS:-1}
+
 ensure_venv() {
-  local stamp=$VENV/.circlecost-installed want
+  local stamp=$VENV/.circlecost-installed want extras="[dev]" what="circlecost and its dev tools"
   want=$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)
+  if [ "$DEV_TOOLS" = 0 ]; then
+    extras=""; what="circlecost without its dev tools (CIRCLECOST_DEV_TOOLS=0)"
+    want="$want without dev tools"
+  fi
   if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     return 0
   fi
@@ -51,9 +59,9 @@ ensure_venv() {
     say "creating the virtualenv .venv with $python"
     "$python" -m venv "$VENV" || die "could not create .venv with $python (on Debian: apt-get install python3-venv)"
   fi
-  say "installing circlecost and its dev tools into .venv (pip)"
+  say "installing $what into .venv (pip)"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2 || die "pip could not upgrade itself in .venv"
-  "$VENV/bin/python" -m pip install --quiet -e "${ROOT}[dev]" >&2 || die "pip install -e '.[dev]' failed; see the pip output above"
+  "$VENV/bin/python" -m pip install --quiet -e "${ROOT}${extras}" >&2 || die "pip install -e '.${extras}' failed; see the pip output above"
   echo "$want" > "$stamp"
 }
 
@@ -329,4 +337,5 @@ ensure_postgres() {
 
 ensure_venv
 ensure_pulumi
-ensure_postgres
+# Only the shared-store tests need a PostgreSQL server of their own.
+if [ "$DEV_TOOLS" != 0 ]; then ensure_postgres; fi

@@ -301,6 +301,10 @@ def assert_bootstrap_used_the_cli_on_path(job: JobRun, env: dict[str, str]) -> N
     assert "building the" not in said
     assert "fetching" not in said
     assert "stand-in" not in said
+    # A platform repo's job installs circlecost alone: no test tools, no PostgreSQL for tests.
+    assert "without its dev tools" in said, said
+    assert "PostgreSQL" not in said
+    assert not (job.workspace / ".venv" / "bin" / "pytest").exists()
     assert not (job.workspace / ".venv" / "bin" / "circlecost_langhost.py").exists()
     assert (job.workspace / ".venv" / "pulumi-root").read_text().strip() == str(pulumi_root())
     cache = Path(env["CIRCLECOST_CACHE"])
@@ -391,9 +395,11 @@ def test_the_readme_examples_install_pulumi_the_standard_way_and_cache_pip() -> 
     assert actions["actions/setup-python"]["with"]["cache"] == "pip"
     assert actions["actions/setup-python"]["with"]["cache-dependency-path"] == "pyproject.toml"
     assert job["env"]["CIRCLECOST_ACTOR"] == "${{ github.actor }}"
+    assert job["env"]["CIRCLECOST_DEV_TOOLS"] == "0"  # circlecost alone, no test tools
     for name in STORE_SECRETS:  # the shared store's settings, from the repository's secrets
         assert job["env"][name] == f"${{{{ secrets.{name} }}}}", name
-    circleci_text, _circleci = examples["circleci"]
+    circleci_text, circleci = examples["circleci"]
+    assert next(iter(circleci["jobs"].values()))["environment"]["CIRCLECOST_DEV_TOOLS"] == "0"
     assert f"https://get.pulumi.com | sh -s -- --version {version}" in circleci_text
     assert 'checksum "pyproject.toml"' in circleci_text
     assert "restore_cache" in circleci_text

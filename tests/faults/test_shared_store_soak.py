@@ -3,7 +3,7 @@ several processes at once lose nothing, store nothing twice and never overspend 
 
 DuckLake commits optimistically and sees no conflict between two inserts; without the guard
 rows, processes loading the same empty window all committed and stored its rows several times.
-The soak runs SHARED_STORE_SOAK_SECONDS (default 180: "a few minutes") with
+The soak runs SHARED_STORE_SOAK_SECONDS (default 120: "a few minutes") with
 SHARED_STORE_SOAK_RUNNERS (default 4) processes.
 """
 
@@ -64,7 +64,7 @@ def write_parts(folder: Path, org_id: str, window: Window, rows: int) -> list[st
 def test_concurrent_runners_lose_nothing_duplicate_nothing_and_keep_the_quota(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    seconds = float(os.environ.get("SHARED_STORE_SOAK_SECONDS", "180"))
+    seconds = float(os.environ.get("SHARED_STORE_SOAK_SECONDS", "120"))
     runners = int(os.environ.get("SHARED_STORE_SOAK_RUNNERS", "4"))
     location = store_location(request, "shared", tmp_path)
     store = Store(location)
