@@ -214,8 +214,8 @@ class _CommitConflict(Exception):
 
 def _retried(method: Callable[P, R]) -> Callable[P, R]:
     """Runs a Store method again (with a jittered, growing pause) when its transaction lost a
-    race to another runner; after CONFLICT_BUDGET seconds of tries, raises StoreConflict. The method must
-    do nothing outside its one transaction that may not be done twice."""
+    race to another runner; after CONFLICT_BUDGET seconds of tries, raises StoreConflict. The
+    method must do nothing outside its one transaction that may not be done twice."""
 
     @functools.wraps(method)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
