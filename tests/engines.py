@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from provider.engine import SharedStore
+from provider.engine import LAKE_PREFIX, SharedStore
 from provider.store import Store
 from tests.services import find_postgres_bin
 
@@ -27,6 +27,16 @@ def store_location(
         return tmp_path / "store" / "costs.duckdb"
     server = request.getfixturevalue("postgres_server")
     return SharedStore(server.fresh_database("store"), str(tmp_path / "lake") + "/")
+
+
+def store_env(location: Path | SharedStore) -> dict[str, str]:
+    """The variables that name the store `location` to a circlecost process (CLI, provider)."""
+    if isinstance(location, SharedStore):
+        return {
+            "CIRCLECOST_STORE": LAKE_PREFIX + location.catalog,
+            "CIRCLECOST_STORE_DATA_PATH": location.data_path or "",
+        }
+    return {"CIRCLECOST_STORE": str(location)}
 
 
 def new_store(

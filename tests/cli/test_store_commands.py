@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from provider.engine import LAKE_PREFIX, SharedStore
+from provider.engine import SharedStore
 from provider.store import COPIED_TABLES, Store
 from tests.cli.conftest import DATA, EXPECTED, OCTOBER, run
+from tests.engines import store_env
 
 SAMPLE = [DATA / "usage-export-part-1.csv.gz", DATA / "usage-export-part-2.csv.gz"]
 
@@ -26,11 +27,7 @@ def shared(postgres_server: Any, tmp_path: Path) -> SharedStore:
 
 
 def env_for(store: SharedStore, actor: str = "ana") -> dict[str, str]:
-    return {
-        "CIRCLECOST_STORE": LAKE_PREFIX + store.catalog,
-        "CIRCLECOST_STORE_DATA_PATH": store.data_path or "",
-        "CIRCLECOST_ACTOR": actor,
-    }
+    return {**store_env(store), "CIRCLECOST_ACTOR": actor}
 
 
 def table_counts(store: Store) -> dict[str, int]:

@@ -37,9 +37,9 @@ from typing import Any
 import pytest
 import yaml
 
+from provider import engine
 from provider.emulator import Emulator
 from provider.emulator.organizations import default_organizations
-from provider.engine import LAKE_PREFIX
 from tests.clock import SUITE_NOW, child_env
 from tests.e2e.ci_examples import (
     LocalRunner,
@@ -50,6 +50,7 @@ from tests.e2e.ci_examples import (
     render_github,
 )
 from tests.e2e.stack_support import FAST_POLLING
+from tests.engines import store_env
 from tests.pulumi_support import REPO, pulumi_root
 from tests.services import PostgresServer, S3Bucket
 
@@ -228,8 +229,7 @@ class SharedStore:
 
     def env(self) -> dict[str, str]:
         return {
-            "CIRCLECOST_STORE": LAKE_PREFIX + self.catalog,
-            "CIRCLECOST_STORE_DATA_PATH": self.data_path,
+            **store_env(engine.SharedStore(self.catalog, self.data_path)),
             "PGPASSWORD": PGPASSWORD,
             **self.aws,
         }

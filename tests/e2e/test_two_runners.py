@@ -23,7 +23,7 @@ from pulumi import automation as auto
 
 from provider.emulator import Emulator
 from provider.emulator.request_log import USAGE_EXPORT_CREATE, USAGE_EXPORT_GET
-from provider.engine import LAKE_PREFIX, SharedStore
+from provider.engine import SharedStore
 from provider.store import Store
 from tests.clock import child_env
 from tests.e2e.stack_support import (
@@ -33,6 +33,7 @@ from tests.e2e.stack_support import (
     fresh_runner,
     reference_stack,
 )
+from tests.engines import store_env
 from tests.faults.support import CIRCLECOST
 
 pytestmark = pytest.mark.e2e
@@ -69,8 +70,7 @@ def circlecost(store: SharedStore, *args: str, **extra: str) -> subprocess.Compl
     env = {
         **os.environ,
         **child_env(),
-        "CIRCLECOST_STORE": LAKE_PREFIX + store.catalog,
-        "CIRCLECOST_STORE_DATA_PATH": store.data_path or "",
+        **store_env(store),
         **extra,
     }
     try:

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from provider.emulator import Emulator
-from provider.engine import LAKE_PREFIX, SharedStore
+from provider.engine import SharedStore
 from provider.importer import ImportSettings
 from provider.models import IntegrationInputs
 from provider.service import CLOCK_OFFSET_VARIABLE, Settings
@@ -28,6 +28,7 @@ from provider.store import Store
 from provider.usage_columns import CREDIT_SERVICES
 from tests.clock import real_now
 from tests.emulator.helpers import credit
+from tests.engines import store_env
 
 CIRCLECOST = Path(sys.executable).parent / "circlecost"
 CREDIT_COLUMNS = tuple(column for column, _service in CREDIT_SERVICES)  # the 8 components
@@ -189,20 +190,12 @@ def cli_env(
         for key, value in os.environ.items()
         if not key.startswith(("CIRCLECOST_", "CIRCLECI_"))
     }
-    store = (
-        {
-            "CIRCLECOST_STORE": LAKE_PREFIX + store_location.catalog,
-            "CIRCLECOST_STORE_DATA_PATH": store_location.data_path or "",
-        }
-        if isinstance(store_location, SharedStore)
-        else {"CIRCLECOST_STORE": str(store_location)}
-    )
     return {
         **inherited,
         **FAST_POLLING_ENV,
         "CIRCLECI_TOKEN": token,
         "CIRCLECI_URL": emulator.base_url,
-        **store,
+        **store_env(store_location),
         "CIRCLECOST_ACTOR": "ana",
         "CIRCLECOST_ALLOW_LOOPBACK_DOWNLOADS": "1",
         CLOCK_OFFSET_VARIABLE: f"{(emulator.clock.now() - real_now()).total_seconds():.3f}",
