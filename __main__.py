@@ -31,8 +31,8 @@ from typing import Any, NoReturn
 import pulumi
 from pydantic import ValidationError
 
-from provider.models import IntegrationSpec, camel_case_names, field_errors, renames
-from provider.resources import SETTING_KEYS, Integration, Workspace, WorkspaceBinding
+from circlecost.models import IntegrationSpec, camel_case_names, field_errors, renames
+from circlecost.resources import SETTING_KEYS, Integration, Workspace, WorkspaceBinding
 
 NAMESPACE = "circlecost"
 # Each key of an integrations entry, in either spelling, and its camelCase name: the

@@ -44,10 +44,11 @@ find_python() {
 DEV_TOOLS=${CIRCLECOST_DEV_TOOLS:-1}
 
 ensure_venv() {
-  local stamp=$VENV/.circlecost-installed want extras="[dev]" what="circlecost and its dev tools"
-  want=$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)
+  local stamp=$VENV/.circlecost-installed want extras="[dev]" what="circlecost, its emulator and dev tools"
+  local -a emulator=(-e "$ROOT/emulator")
+  want=$(cat "$ROOT/pyproject.toml" "$ROOT/emulator/pyproject.toml" "$ROOT/.ci/build_backend.py" | sha256sum | cut -d' ' -f1)
   if [ "$DEV_TOOLS" = 0 ]; then
-    extras=""; what="circlecost without its dev tools (CIRCLECOST_DEV_TOOLS=0)"
+    extras=""; emulator=(); what="circlecost without its emulator and dev tools (CIRCLECOST_DEV_TOOLS=0)"
     want="$want without dev tools"
   fi
   if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
@@ -61,7 +62,7 @@ ensure_venv() {
   fi
   say "installing $what into .venv (pip)"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2 || die "pip could not upgrade itself in .venv"
-  "$VENV/bin/python" -m pip install --quiet -e "${ROOT}${extras}" >&2 || die "pip install -e '.${extras}' failed; see the pip output above"
+  "$VENV/bin/python" -m pip install --quiet -e "${ROOT}${extras}" "${emulator[@]}" >&2 || die "pip install -e '.${extras}' ${emulator[*]:+-e ./emulator }failed; see the pip output above"
   echo "$want" > "$stamp"
 }
 

@@ -9,11 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import date
-from pathlib import Path
 from typing import Any
-
-# The CLI runs this folder as a script; make `policies.rules` and `provider` importable.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -26,13 +22,13 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policies import rules
-from provider.models import camel_case_inputs
+from circlecost.models import camel_case_inputs
+from circlecost.policies import rules
 
 
 def today() -> date:
     """Today on circlecost's clock: the one the provider reads, so both agree on expiry."""
-    from provider.service import clock_from_environment  # only where a rule needs the date
+    from circlecost.service import clock_from_environment  # only where a rule needs the date
 
     return clock_from_environment()().date()
 
@@ -91,7 +87,7 @@ def check_owner_role(args: ResourceValidationArgs, report: ReportViolation) -> N
 
 def read_roles(store: str | None, actor: str) -> list[str] | None:
     """The actor's roles from the store's registry, read only; None for a store not made yet."""
-    from provider.access import roles_for_policy
+    from circlecost.access import roles_for_policy
 
     roles: list[str] | None = roles_for_policy(store, actor)
     return roles

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from provider.engine import SharedStore, parse_location
-from provider.service import DEFAULT_STORE
-from provider.store import Store
+from circlecost.engine import SharedStore, parse_location
+from circlecost.service import DEFAULT_STORE
+from circlecost.store import Store
 
 
 def roles_for_policy(

@@ -1,4 +1,5 @@
-"""The `circlecost` command: integrations, sync, status, reports, exports, access, audit, emulator.
+"""The `circlecost` command: integrations, sync, status, reports, exports, access, audit,
+and the emulator when its package is installed.
 
 Exit codes: 0 done, 1 the operation failed (one clear line on stderr, a traceback only with
 --debug), 2 the command line was wrong.
@@ -15,16 +16,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from provider import service
-from provider.engine import data_path_from_env, parse_location
-from provider.errors import CirclecostError
-from provider.importer import ImportReport, Status, TokenRejected
-from provider.store import Integration, Store
+from circlecost import service
+from circlecost.engine import data_path_from_env, parse_location
+from circlecost.errors import CirclecostError
+from circlecost.importer import ImportReport, Status, TokenRejected
+from circlecost.store import Integration, Store
 
 EPILOG_STORE = "The store is --store, else CIRCLECOST_STORE, else .circlecost/costs.duckdb."
 # CircleCI's usage export quota refills over an hour: one full cycle fits in the default wait.
@@ -277,7 +279,7 @@ def integrations_add(
     """
     from pydantic import ValidationError
 
-    from provider.models import IntegrationInputs, field_errors
+    from circlecost.models import IntegrationInputs, field_errors
 
     try:
         inputs = IntegrationInputs.model_validate(
@@ -322,7 +324,7 @@ def integrations_list(context: Context, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, default=str))
         return
-    from provider.render import print_table
+    from circlecost.render import print_table
 
     length = short_id_length([row["id"] for row in rows])
     print_table(
@@ -550,7 +552,7 @@ def report(
       circlecost report --period this_month \\
         --filter "tags.name = 'circleci:vcs_branch' AND tags.value = 'main'"
     """
-    from provider import render, reports
+    from circlecost import render, reports
 
     settings = context.settings
     request = reports.ReportRequest(
@@ -605,7 +607,7 @@ def export(context: Context, fmt: str, start: date, end: date, output: Path) -> 
     Example:
       circlecost export --format focus --from 2026-10-01 --to 2026-10-31 --output focus.parquet
     """
-    from provider import focus, reports
+    from circlecost import focus, reports
 
     period = reports.resolve_period(start, end, None, context.settings.clock().date())
     with existing_store(context.settings).reader() as connection:
@@ -779,62 +781,33 @@ def audit(context: Context, limit: int, fmt: str) -> None:
         )
 
 
-# --- emulator -----------------------------------------------------------------------------------
+# --- commands of other packages (the emulator) ------------------------------------------------
+
+COMMANDS_GROUP = "circlecost.commands"
+# Commands another distribution adds, and how to get each when it is missing.
+KNOWN_PLUGINS = {
+    "emulator": (
+        "the CircleCI emulator is its own package: install it with "
+        "`pip install ./emulator` from a circlecost checkout (make bootstrap does)"
+    ),
+}
 
 
-@main.command()
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option(
-    "--replay",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Serve the rows of real export files in this folder.",
-)
-@click.option(
-    "--quota-per-hour",
-    default=10,
-    show_default=True,
-    type=click.IntRange(0, None),
-    help="0: no quota.",
-)
-@click.option(
-    "--job-delay", default=0.0, show_default=True, type=float, help="Seconds until a job completes."
-)
-@click.option(
-    "--tokens-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write base URL, tokens and orgs here (JSON).",
-)
-@click.option("--fault", "faults", multiple=True, help="NAME=VALUE, e.g. server_errors=3.")
-def emulator(
-    port: int,
-    seed: int,
-    replay: Path | None,
-    quota_per_hour: int,
-    job_delay: float,
-    tokens_file: Path | None,
-    faults: tuple[str, ...],
-) -> None:
-    """Run the bundled CircleCI API emulator until interrupted.
+def add_plugin_commands(group: click.Group) -> None:
+    """Adds each command registered under the `circlecost.commands` entry point; a known
+    command whose package is not installed still shows, and says how to install it."""
+    for entry in entry_points(group=COMMANDS_GROUP):
+        group.add_command(entry.load(), entry.name)
+    for name, hint in KNOWN_PLUGINS.items():
+        if name not in group.commands:
+            group.add_command(missing_command(name, hint), name)
 
-    \b
-    Example:
-      circlecost emulator --port 8765 --seed 7 --tokens-file emulator.json
-    """
-    from provider.emulator import run_emulator
-    from provider.emulator.cli import parse_fault
 
-    try:
-        parsed = dict(parse_fault(item) for item in faults)
-    except Exception as error:  # argparse-style type errors: say which switch is wrong
-        raise click.BadParameter(str(error), param_hint="--fault") from None
-    code = run_emulator(
-        port=port,
-        seed=seed,
-        replay_dir=replay,
-        quota_per_hour=quota_per_hour or None,
-        job_delay=job_delay,
-        tokens_file=tokens_file,
-        faults=parsed or None,
-    )
-    sys.exit(code)
+def missing_command(name: str, hint: str) -> click.Command:
+    def explain() -> None:
+        raise click.ClickException(f"`circlecost {name}` is not installed: {hint}")
+
+    return click.Command(name, callback=explain, help=f"(not installed) {hint}.")
+
+
+add_plugin_commands(main)

@@ -44,8 +44,8 @@ from typing import Any, Final
 
 import duckdb
 
-from provider.errors import CirclecostError
-from provider.usage_columns import COLUMN_NAMES, CREDIT_SERVICES, USAGE_COLUMNS
+from circlecost.errors import CirclecostError
+from circlecost.usage_columns import COLUMN_NAMES, CREDIT_SERVICES, USAGE_COLUMNS
 
 FIELD_COUNT: Final = len(USAGE_COLUMNS)
 GZIP_MAGIC: Final = b"\x1f\x8b"

@@ -20,11 +20,15 @@ from pathlib import Path
 
 import yaml
 
-from provider.emulator import Emulator
-from provider.gitops import preview_then_up
+from circlecost.gitops import preview_then_up
+from circlecost.toolchain import policy_pack, require_pulumi_root
+from circlecost_emulator import Emulator
 
-REPO = Path(__file__).resolve().parent.parent
+# The reference stack to run: `__main__.py`, `Pulumi.yaml` and `Pulumi.demo.yaml` of this folder
+# (a circlecost checkout, where `make demo` runs), or of CIRCLECOST_DEMO_PROJECT.
+REPO = Path(os.environ.get("CIRCLECOST_DEMO_PROJECT") or Path.cwd()).resolve()
 DEMO = Path(os.environ.get("CIRCLECOST_DEMO_DIR") or REPO / ".demo").resolve()
+VENV = Path(sys.prefix)
 SEED = 7
 STACK = "demo"
 PASSPHRASE = "circlecost-demo"  # protects only the demo's emulator tokens
@@ -36,20 +40,22 @@ def demo_token(org_name: str) -> str:
     return f"CCIPAT_demo{org_name}_{digest[:40]}"
 
 
-def pulumi_root() -> Path:
-    marker = REPO / ".venv" / "pulumi-root"
-    if not marker.exists():
-        raise SystemExit("error: no Pulumi CLI recorded in .venv/pulumi-root: run `make bootstrap`")
-    return Path(marker.read_text().strip())
-
-
 def prepare_project() -> Path:
+    missing = [
+        name
+        for name in ("__main__.py", "Pulumi.yaml", f"Pulumi.{STACK}.yaml")
+        if not (REPO / name).exists()
+    ]
+    if missing:
+        raise SystemExit(
+            f"error: {REPO} has no {', '.join(missing)}: run the demo in a circlecost checkout, "
+            "or set CIRCLECOST_DEMO_PROJECT to a folder with the reference stack"
+        )
     project = DEMO / "project"
     project.mkdir(parents=True, exist_ok=True)
     shutil.copy2(REPO / "__main__.py", project / "__main__.py")
-    venv = REPO / ".venv"
     (project / "Pulumi.yaml").write_text(
-        (REPO / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {venv}")
+        (REPO / "Pulumi.yaml").read_text().replace("virtualenv: .venv", f"virtualenv: {VENV}")
     )
     stack_file = project / f"Pulumi.{STACK}.yaml"
     if not stack_file.exists():  # later runs keep the encryption salt and secrets
@@ -62,7 +68,7 @@ def environment(base_url: str) -> dict[str, str]:
     state = DEMO / "pulumi-state"
     home.mkdir(parents=True, exist_ok=True)
     state.mkdir(parents=True, exist_ok=True)
-    python = str(REPO / ".venv" / "bin" / "python")
+    python = sys.executable
     return {
         "PULUMI_HOME": str(home),
         "PULUMI_BACKEND_URL": f"file://{state}",
@@ -76,7 +82,11 @@ def environment(base_url: str) -> dict[str, str]:
         "CIRCLECOST_POLL_SECONDS": "1",
         "CIRCLECOST_RETRY_SECONDS": "1",
         "PATH": os.pathsep.join(
-            [str(pulumi_root() / "bin"), str(REPO / ".venv" / "bin"), os.environ.get("PATH", "")]
+            [
+                str(require_pulumi_root() / "bin"),
+                str(Path(sys.executable).parent),
+                os.environ.get("PATH", ""),
+            ]
         ),
     }
 
@@ -88,7 +98,7 @@ def run_up(emulator: Emulator, quiet: bool = False) -> dict[str, object]:
     env = environment(emulator.base_url)
     options = auto.LocalWorkspaceOptions(
         work_dir=str(project),
-        pulumi_command=auto.PulumiCommand(root=str(pulumi_root())),
+        pulumi_command=auto.PulumiCommand(root=str(require_pulumi_root())),
         env_vars=env,
         pulumi_home=env["PULUMI_HOME"],
     )
@@ -113,15 +123,15 @@ def run_up(emulator: Emulator, quiet: bool = False) -> dict[str, object]:
     )
     outputs = preview_then_up(
         stack,
-        REPO / "policies",
+        policy_pack(),
         None if quiet else lambda line: print(line, end="" if line.endswith("\n") else "\n"),
     )
     return {name: output.value for name, output in outputs.items()}
 
 
 def print_reports(store_location: Path) -> Path:
-    from provider import render, reports
-    from provider.store import Store
+    from circlecost import render, reports
+    from circlecost.store import Store
 
     store = Store(store_location)
     summaries = [store.integration_summary(record.id) for record in store.list_integrations()]
@@ -172,7 +182,7 @@ def run() -> int:
 
 
 def _organizations() -> list:  # type: ignore[type-arg]
-    from provider.emulator.organizations import default_organizations
+    from circlecost_emulator.organizations import default_organizations
 
     return default_organizations(SEED)
 
@@ -180,7 +190,7 @@ def _organizations() -> list:  # type: ignore[type-arg]
 def main(argv: list[str]) -> int:
     if argv[:1] == ["run"]:
         return run()
-    print("usage: python -m provider.demo run", file=sys.stderr)
+    print("usage: python -m circlecost.demo run", file=sys.stderr)
     return 2
 
 

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import duckdb
 
-from provider.errors import CirclecostError
+from circlecost.errors import CirclecostError
 
 __all__ = [
     "DUCKDB_VERSION",

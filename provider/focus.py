@@ -20,8 +20,8 @@ from pathlib import Path
 
 import duckdb
 
-from provider.errors import CirclecostError
-from provider.usage_columns import LIST_PRICE_USD_PER_CREDIT
+from circlecost.errors import CirclecostError
+from circlecost.usage_columns import LIST_PRICE_USD_PER_CREDIT
 
 # FOCUS columns that may never be null in this export: the mandatory ones FOCUS requires a value
 # in, and the conditional ones it requires for usage charges (every row here is one).

@@ -1,7 +1,8 @@
-"""`python -m provider.gitops preview|up --stack NAME`: the two steps of a GitOps pipeline.
+"""`python -m circlecost.gitops preview|up --stack NAME`: the two steps of a GitOps pipeline.
 
 A pull request runs `preview` (the policy pack gates it); a merge runs `up`. Both use the Pulumi
-CLI the bootstrap chose (recorded in .venv/pulumi-root) and the project's policy pack.
+CLI the bootstrap chose (see circlecost.toolchain) and circlecost's policy pack, the one installed
+with circlecost unless --policy-pack names another folder.
 """
 
 from __future__ import annotations
@@ -18,14 +19,7 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def pulumi_binary() -> str:
-    marker = REPO / ".venv" / "pulumi-root"
-    if marker.exists():
-        return str(Path(marker.read_text().strip()) / "bin" / "pulumi")
-    return "pulumi"
+from circlecost.toolchain import policy_pack, pulumi_binary
 
 
 def command(step: str, stack: str, policy_pack: Path) -> list[str]:
@@ -104,11 +98,16 @@ def preview_then_up(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m provider.gitops", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m circlecost.gitops", description=__doc__)
     parser.add_argument("step", choices=["preview", "up"])
     parser.add_argument("--stack", required=True, help="the stack to preview or update")
     parser.add_argument("--cwd", type=Path, default=Path.cwd(), help="the Pulumi project folder")
-    parser.add_argument("--policy-pack", type=Path, default=REPO / "policies")
+    parser.add_argument(
+        "--policy-pack",
+        type=Path,
+        default=None,
+        help="a policy pack folder (default: the pack installed with circlecost)",
+    )
     args = parser.parse_args(argv)
     env = dict(os.environ)
     bin_dir = str(Path(pulumi_binary()).parent)
@@ -121,11 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         for line in clear_dead_locks(env.get("PULUMI_BACKEND_URL", ""), project, args.stack):
             sys.stderr.write(f"circlecost: {line}\n")
     # The CLI runs in --cwd: a relative pack path means the folder the command was run from.
-    pack = args.policy_pack.resolve()
+    pack = args.policy_pack.resolve() if args.policy_pack else policy_pack()
     if not (pack / "PulumiPolicy.yaml").exists():
         sys.stderr.write(
             f"error: --policy-pack {args.policy_pack}: no PulumiPolicy.yaml there\n"
-            "hint: name the `policies/` folder of a circlecost checkout\n"
+            "hint: name a folder with a PulumiPolicy.yaml, or leave --policy-pack out to use "
+            "the pack installed with circlecost\n"
         )
         return 2
     return subprocess.call(command(args.step, args.stack, pack), cwd=args.cwd, env=env)

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from provider import faultpoints
-from provider.circleci import (
+from circlecost import faultpoints
+from circlecost.circleci import (
     AccessDenied,
     BadRequest,
     CircleCIClient,
@@ -42,9 +42,9 @@ from provider.circleci import (
     UnsafeDownloadURL,
     UsageExportJob,
 )
-from provider.errors import CirclecostError
-from provider.store import Store, WindowTask
-from provider.windows import Window
+from circlecost.errors import CirclecostError
+from circlecost.store import Store, WindowTask
+from circlecost.windows import Window
 
 log = logging.getLogger("circlecost.importer")
 

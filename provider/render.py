@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from provider.reports import Report, bin_starts, columns_of, group_label
+from circlecost.reports import Report, bin_starts, columns_of, group_label
 
 # Tableau 10: distinct for most colour-blind readers; grey is kept for "other".
 PALETTE = (

@@ -26,9 +26,9 @@ from typing import Any, Literal
 
 import duckdb
 
-from provider.errors import CirclecostError
-from provider.usage_columns import CREDIT_SERVICES
-from provider.vql import COST_FIELDS, TAG_COLUMNS, compile_filter
+from circlecost.errors import CirclecostError
+from circlecost.usage_columns import CREDIT_SERVICES
+from circlecost.vql import COST_FIELDS, TAG_COLUMNS, compile_filter
 
 # Group-by name -> column of the costs view.
 DIMENSIONS: dict[str, str] = {

@@ -1,7 +1,7 @@
 """circlecost's Pulumi resources: Integration, Workspace and WorkspaceBinding.
 
 The only module that imports `pulumi.dynamic`. Each provider method translates Pulumi's dicts
-into a call on `provider.service` and back. Providers are pickled into the state and re-imported
+into a call on `circlecost.service` and back. Providers are pickled into the state and re-imported
 by the dynamic-provider process, so they hold no client, connection or secret: stack config is
 read in `configure`, in that process.
 """
@@ -30,11 +30,11 @@ from pulumi.dynamic import (
 from pulumi.output import Unknown
 from pydantic import BaseModel, ValidationError
 
-from provider import service
-from provider.engine import data_path_from_env, parse_location
-from provider.errors import CirclecostError
-from provider.lifeline import end_with_pulumi_cli
-from provider.models import (
+from circlecost import service
+from circlecost.engine import data_path_from_env, parse_location
+from circlecost.errors import CirclecostError
+from circlecost.lifeline import end_with_pulumi_cli
+from circlecost.models import (
     BindingInputs,
     IntegrationInputs,
     WorkspaceInputs,

@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from provider.circleci import (
+from circlecost.circleci import (
     DEFAULT_BASE_URL,
     DEFAULT_RETRY_POLICY,
     AccessDenied,
@@ -30,9 +30,9 @@ from provider.circleci import (
     check_base_url,
     token_fingerprint,
 )
-from provider.engine import SharedStore, parse_location
-from provider.errors import CirclecostError
-from provider.importer import (
+from circlecost.engine import SharedStore, parse_location
+from circlecost.errors import CirclecostError
+from circlecost.importer import (
     Importer,
     ImportReport,
     ImportSettings,
@@ -40,9 +40,9 @@ from provider.importer import (
     Status,
     TokenRejected,
 )
-from provider.models import IntegrationInputs, WorkspaceInputs
-from provider.store import Integration, Store, StoreConflict
-from provider.windows import backfill_windows, earliest_start, refresh_windows
+from circlecost.models import IntegrationInputs, WorkspaceInputs
+from circlecost.store import Integration, Store, StoreConflict
+from circlecost.windows import backfill_windows, earliest_start, refresh_windows
 
 log = logging.getLogger("circlecost.service")
 
@@ -84,7 +84,7 @@ def clock_from_environment() -> Callable[[], datetime]:
 class Settings:
     """Where circlecost works and who acts. Built from stack config or the environment."""
 
-    # An embedded store's file, or a shared store (`ducklake:postgres:...`, see provider.engine).
+    # An embedded store's file, or a shared store (`ducklake:postgres:...`, see circlecost.engine).
     store_location: Path | SharedStore = DEFAULT_STORE
     circleci_url: str = DEFAULT_BASE_URL
     actor: str | None = None

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import TypeGuard
 
-from provider.errors import CirclecostError
+from circlecost.errors import CirclecostError
 
 COST_FIELDS = {
     "costs.billing_account": "billing_account",

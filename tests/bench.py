@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING
 from tests.services import PostgresServer, ServiceError, find_postgres_bin
 
 if TYPE_CHECKING:
-    from provider.store import Store
+    from circlecost.store import Store
 
 TARGET_SECONDS_PER_MILLION = 3.0
 TARGET_PEAK_RSS_MB = 600.0
@@ -135,8 +135,8 @@ def postgres_server() -> Iterator[PostgresServer | None]:
 def new_store(folder: Path, catalog: str | None) -> Store:
     """A new, empty store in `folder`: an embedded DuckDB file, or, given its catalog's libpq
     string, a shared store whose Parquet data lives in `folder`."""
-    from provider.engine import SharedStore
-    from provider.store import Store
+    from circlecost.engine import SharedStore
+    from circlecost.store import Store
 
     if catalog is None:
         store = Store(folder / "costs.duckdb", writer_kind="bench")
@@ -152,7 +152,7 @@ def import_benchmark(
 ) -> bool:
     """Prints the import figures of both engines against the baseline; True if every row is
     accounted for in every store."""
-    from provider.emulator.bulk import write_bulk_export
+    from circlecost_emulator.bulk import write_bulk_export
 
     with tempfile.TemporaryDirectory(prefix="circlecost-bench-") as folder:
         work = Path(folder)
@@ -359,8 +359,8 @@ def _child_main(kind: str, parts_dir: Path, work_dir: Path, catalog: str | None)
 
 def _child_import(parts_dir: Path, store_dir: Path, catalog: str | None) -> Run:
     """Loads the parts into a new store in `store_dir` (shared, given its catalog)."""
-    from provider.emulator.organizations import default_organizations
-    from provider.windows import Window
+    from circlecost.windows import Window
+    from circlecost_emulator.organizations import default_organizations
 
     store = new_store(store_dir, catalog)
     organization = default_organizations(SEED)[0]

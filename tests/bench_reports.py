@@ -26,8 +26,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from provider import reports
-from provider.store import Store
+from circlecost import reports
+from circlecost.store import Store
 from tests.bench import new_store, postgres_server
 
 FIRST_DAY = date(2025, 11, 1)

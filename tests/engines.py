@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from provider.engine import LAKE_PREFIX, SharedStore
-from provider.store import Store
+from circlecost.engine import LAKE_PREFIX, SharedStore
+from circlecost.store import Store
 from tests.services import find_postgres_bin
 
 ENGINES = ("embedded", "shared")

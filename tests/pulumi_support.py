@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
+from circlecost import toolchain
 from tests.clock import child_env
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,10 +23,12 @@ PASSPHRASE = "circlecost-tests"
 
 
 def pulumi_root() -> Path:
-    marker = REPO / ".venv" / "pulumi-root"
-    if not marker.exists():
-        raise RuntimeError(f"{marker} is missing: run `make test` (it bootstraps the Pulumi CLI)")
-    return Path(marker.read_text().strip())
+    root = toolchain.pulumi_root()
+    if root is None:
+        raise RuntimeError(
+            "no Pulumi CLI recorded in the virtualenv: run `make test` (it bootstraps one)"
+        )
+    return root
 
 
 def pulumi_env(base: Path) -> dict[str, str]:

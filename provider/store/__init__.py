@@ -23,47 +23,47 @@ single module had it); only the counter `connection.conflict_retries` is read wh
 
 from __future__ import annotations
 
-from provider.csvload import LoadResult
-from provider.engine import parse_location as parse_location
-from provider.store.access import ROLES, AccessMixin
-from provider.store.audit import AuditMixin
-from provider.store.common import SECRET_KEYS as SECRET_KEYS
-from provider.store.connection import ALL_GUARDS as ALL_GUARDS
-from provider.store.connection import CONFLICT_BUDGET as CONFLICT_BUDGET
-from provider.store.connection import CONFLICT_FIRST_DELAY as CONFLICT_FIRST_DELAY
-from provider.store.connection import CONFLICT_MAX_DELAY as CONFLICT_MAX_DELAY
-from provider.store.connection import GUARD_CATALOG as GUARD_CATALOG
-from provider.store.connection import GUARD_LEDGER as GUARD_LEDGER
-from provider.store.connection import GUARD_QUOTA as GUARD_QUOTA
-from provider.store.connection import LOCK_RETRY_SECONDS as LOCK_RETRY_SECONDS
-from provider.store.connection import StoreBase
-from provider.store.costs import DIMENSIONS, CostsMixin
-from provider.store.costs import TAG_COLUMNS as TAG_COLUMNS
-from provider.store.errors import InvalidValue as InvalidValue
-from provider.store.errors import NotFound as NotFound
-from provider.store.errors import StoreConflict as StoreConflict
-from provider.store.errors import StoreCorrupt as StoreCorrupt
-from provider.store.errors import StoreError as StoreError
-from provider.store.errors import StoreLocked as StoreLocked
-from provider.store.errors import StoreOutdated as StoreOutdated
-from provider.store.integrations import BASE_PRICE_DATE as BASE_PRICE_DATE
-from provider.store.integrations import INTEGRATION_FIELDS as INTEGRATION_FIELDS
-from provider.store.integrations import LIST_PRICE as LIST_PRICE
-from provider.store.integrations import MAX_PRICE as MAX_PRICE
-from provider.store.integrations import PRICE_PLACES as PRICE_PLACES
-from provider.store.integrations import PRICE_QUANTUM as PRICE_QUANTUM
-from provider.store.integrations import STATUSES as STATUSES
-from provider.store.integrations import IntegrationsMixin
-from provider.store.ledger import MAX_WINDOW as MAX_WINDOW
-from provider.store.ledger import LedgerMixin
-from provider.store.maintenance import COPIED_TABLES as COPIED_TABLES
-from provider.store.maintenance import MAINTAIN_KEEP as MAINTAIN_KEEP
-from provider.store.maintenance import MaintenanceMixin
-from provider.store.quota import QUOTA_HISTORY as QUOTA_HISTORY
-from provider.store.quota import QUOTA_KINDS as QUOTA_KINDS
-from provider.store.quota import QUOTA_PERIOD as QUOTA_PERIOD
-from provider.store.quota import QuotaMixin
-from provider.store.records import (
+from circlecost.csvload import LoadResult
+from circlecost.engine import parse_location as parse_location
+from circlecost.store.access import ROLES, AccessMixin
+from circlecost.store.audit import AuditMixin
+from circlecost.store.common import SECRET_KEYS as SECRET_KEYS
+from circlecost.store.connection import ALL_GUARDS as ALL_GUARDS
+from circlecost.store.connection import CONFLICT_BUDGET as CONFLICT_BUDGET
+from circlecost.store.connection import CONFLICT_FIRST_DELAY as CONFLICT_FIRST_DELAY
+from circlecost.store.connection import CONFLICT_MAX_DELAY as CONFLICT_MAX_DELAY
+from circlecost.store.connection import GUARD_CATALOG as GUARD_CATALOG
+from circlecost.store.connection import GUARD_LEDGER as GUARD_LEDGER
+from circlecost.store.connection import GUARD_QUOTA as GUARD_QUOTA
+from circlecost.store.connection import LOCK_RETRY_SECONDS as LOCK_RETRY_SECONDS
+from circlecost.store.connection import StoreBase
+from circlecost.store.costs import DIMENSIONS, CostsMixin
+from circlecost.store.costs import TAG_COLUMNS as TAG_COLUMNS
+from circlecost.store.errors import InvalidValue as InvalidValue
+from circlecost.store.errors import NotFound as NotFound
+from circlecost.store.errors import StoreConflict as StoreConflict
+from circlecost.store.errors import StoreCorrupt as StoreCorrupt
+from circlecost.store.errors import StoreError as StoreError
+from circlecost.store.errors import StoreLocked as StoreLocked
+from circlecost.store.errors import StoreOutdated as StoreOutdated
+from circlecost.store.integrations import BASE_PRICE_DATE as BASE_PRICE_DATE
+from circlecost.store.integrations import INTEGRATION_FIELDS as INTEGRATION_FIELDS
+from circlecost.store.integrations import LIST_PRICE as LIST_PRICE
+from circlecost.store.integrations import MAX_PRICE as MAX_PRICE
+from circlecost.store.integrations import PRICE_PLACES as PRICE_PLACES
+from circlecost.store.integrations import PRICE_QUANTUM as PRICE_QUANTUM
+from circlecost.store.integrations import STATUSES as STATUSES
+from circlecost.store.integrations import IntegrationsMixin
+from circlecost.store.ledger import MAX_WINDOW as MAX_WINDOW
+from circlecost.store.ledger import LedgerMixin
+from circlecost.store.maintenance import COPIED_TABLES as COPIED_TABLES
+from circlecost.store.maintenance import MAINTAIN_KEEP as MAINTAIN_KEEP
+from circlecost.store.maintenance import MaintenanceMixin
+from circlecost.store.quota import QUOTA_HISTORY as QUOTA_HISTORY
+from circlecost.store.quota import QUOTA_KINDS as QUOTA_KINDS
+from circlecost.store.quota import QUOTA_PERIOD as QUOTA_PERIOD
+from circlecost.store.quota import QuotaMixin
+from circlecost.store.records import (
     AuditEntry,
     Binding,
     ExportJob,
@@ -75,10 +75,10 @@ from provider.store.records import (
     Workspace,
     token_fingerprint,
 )
-from provider.store.schema import BASELINE_VERSION as BASELINE_VERSION
-from provider.store.schema import MIGRATIONS as MIGRATIONS
-from provider.store.schema import SchemaMixin
-from provider.store.workspaces import WorkspacesMixin
+from circlecost.store.schema import BASELINE_VERSION as BASELINE_VERSION
+from circlecost.store.schema import MIGRATIONS as MIGRATIONS
+from circlecost.store.schema import SchemaMixin
+from circlecost.store.workspaces import WorkspacesMixin
 
 __all__ = [
     "DIMENSIONS",

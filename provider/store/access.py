@@ -6,9 +6,9 @@ from typing import Any, Final
 
 import duckdb
 
-from provider.store.common import _audit, _delete_count, _insert_principal, _required_from_db
-from provider.store.connection import StoreBase, _retried
-from provider.store.records import Principal
+from circlecost.store.common import _audit, _delete_count, _insert_principal, _required_from_db
+from circlecost.store.connection import StoreBase, _retried
+from circlecost.store.records import Principal
 
 ROLES: Final = ("Organization Owner", "Integration Owner", "Editor", "Viewer")
 

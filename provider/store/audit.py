@@ -6,9 +6,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from provider.store.common import _audit, _required_from_db
-from provider.store.connection import StoreBase, _retried
-from provider.store.records import AuditEntry
+from circlecost.store.common import _audit, _required_from_db
+from circlecost.store.connection import StoreBase, _retried
+from circlecost.store.records import AuditEntry
 
 
 class AuditMixin(StoreBase):

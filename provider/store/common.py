@@ -11,8 +11,8 @@ from typing import Any, Final
 
 import duckdb
 
-from provider.store.errors import NotFound
-from provider.store.records import Integration
+from circlecost.store.errors import NotFound
+from circlecost.store.records import Integration
 
 SECRET_KEYS: Final = frozenset({"token", "circle_token", "api_token", "password", "secret"})
 

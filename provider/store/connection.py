@@ -2,7 +2,7 @@
 
 On an embedded store, writers take DuckDB's file lock; one that finds it held retries for
 `lock_timeout` seconds, then raises `StoreLocked` naming the process that holds it, which each
-writer records in `<store>.writer.json`. A shared store (see `provider.engine`) has no lock:
+writer records in `<store>.writer.json`. A shared store (see `circlecost.engine`) has no lock:
 DuckLake commits optimistically, and a transaction that lost a race to another runner is run
 again (`_retried`). Because DuckLake sees no conflict between two inserts, every write
 transaction first bumps a guard row (`ALL_GUARDS`) of each aggregate it changes, which turns such
@@ -27,16 +27,16 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 import duckdb
 
-from provider.engine import (
+from circlecost.engine import (
     CatalogNotCreated,
     SharedStore,
     is_commit_conflict,
     lake_connection,
     parse_location,
 )
-from provider.engine import unreachable as lake_unreachable
-from provider.store.common import _to_db, _utc_now
-from provider.store.errors import (
+from circlecost.engine import unreachable as lake_unreachable
+from circlecost.store.common import _to_db, _utc_now
+from circlecost.store.errors import (
     NotFound,
     StoreConflict,
     StoreCorrupt,

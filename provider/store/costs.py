@@ -7,8 +7,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
-from provider.errors import CirclecostError
-from provider.store.connection import StoreBase
+from circlecost.errors import CirclecostError
+from circlecost.store.connection import StoreBase
 
 # Tag key (as in reports and FOCUS exports) -> column of the costs view.
 TAG_COLUMNS: Final = {
@@ -57,7 +57,7 @@ class CostsMixin(StoreBase):
         """Credits and USD per combination of `group_by` dimensions, and the grand total.
 
         Dimensions come from DIMENSIONS (`tag:circleci:<name>` for tags); values are bound.
-        `where` is a condition over the costs view compiled by provider.vql, with its params.
+        `where` is a condition over the costs view compiled by circlecost.vql, with its params.
         """
         columns = [_dimension_column(name) for name in group_by]
         condition, params = _cost_condition(

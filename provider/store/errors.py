@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provider.errors import CirclecostError
+from circlecost.errors import CirclecostError
 
 
 class StoreError(CirclecostError):

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import duckdb
 
-from provider.store.common import (
+from circlecost.store.common import (
     _INTEGRATION_SELECT,
     _audit,
     _changed,
@@ -24,10 +24,10 @@ from provider.store.common import (
     _to_db,
     _utc_now,
 )
-from provider.store.connection import GUARD_CATALOG, StoreBase, _retried
-from provider.store.errors import InvalidValue, StoreConflict
-from provider.store.records import Integration, Price
-from provider.usage_columns import LIST_PRICE_USD_PER_CREDIT
+from circlecost.store.connection import GUARD_CATALOG, StoreBase, _retried
+from circlecost.store.errors import InvalidValue, StoreConflict
+from circlecost.store.records import Integration, Price
+from circlecost.usage_columns import LIST_PRICE_USD_PER_CREDIT
 
 BASE_PRICE_DATE: Final = date(1, 1, 1)
 LIST_PRICE: Final = Decimal(LIST_PRICE_USD_PER_CREDIT)

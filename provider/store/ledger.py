@@ -10,9 +10,9 @@ from typing import Any, Final
 
 import duckdb
 
-from provider import csvload, faultpoints
-from provider.csvload import LoadResult
-from provider.store.common import (
+from circlecost import csvload, faultpoints
+from circlecost.csvload import LoadResult
+from circlecost.store.common import (
     _affected,
     _from_db,
     _maybe_to_db,
@@ -21,10 +21,10 @@ from provider.store.common import (
     _to_db,
     _utc_now,
 )
-from provider.store.connection import GUARD_LEDGER, StoreBase, _retried
-from provider.store.errors import InvalidValue, NotFound, StoreConflict
-from provider.store.records import ExportJob, ImportWindow, WindowTask
-from provider.windows import Window
+from circlecost.store.connection import GUARD_LEDGER, StoreBase, _retried
+from circlecost.store.errors import InvalidValue, NotFound, StoreConflict
+from circlecost.store.records import ExportJob, ImportWindow, WindowTask
+from circlecost.windows import Window
 
 # CircleCI refuses a usage-export window longer than this (both ends inclusive).
 MAX_WINDOW: Final = timedelta(days=31)
@@ -324,19 +324,19 @@ def _check_window(window: Window) -> None:
         raise InvalidValue(
             f"window {window.start.isoformat()}..{window.end.isoformat()}: its bounds must be "
             "timezone-aware (UTC) datetimes",
-            hint="build windows with provider.windows (backfill_windows, refresh_windows)",
+            hint="build windows with circlecost.windows (backfill_windows, refresh_windows)",
         )
     if window.end < window.start:
         raise InvalidValue(
             f"window {window}: it ends ({window.end.isoformat()}) before it starts "
             f"({window.start.isoformat()})",
-            hint="build windows with provider.windows (backfill_windows, refresh_windows)",
+            hint="build windows with circlecost.windows (backfill_windows, refresh_windows)",
         )
     if window.end - window.start > MAX_WINDOW:
         raise InvalidValue(
             f"window {window}: it spans more than {MAX_WINDOW.days} days, longer than CircleCI "
             "exports",
-            hint="split it by calendar month (provider.windows.split_by_month)",
+            hint="split it by calendar month (circlecost.windows.split_by_month)",
         )
 
 

@@ -9,10 +9,10 @@ from typing import Final, Self
 
 import duckdb
 
-from provider.engine import LAKE_ALIAS, is_commit_conflict
-from provider.store.connection import _CommitConflict, _retried
-from provider.store.errors import NotFound, StoreConflict, StoreError
-from provider.store.schema import SchemaMixin
+from circlecost.engine import LAKE_ALIAS, is_commit_conflict
+from circlecost.store.connection import _CommitConflict, _retried
+from circlecost.store.errors import NotFound, StoreConflict, StoreError
+from circlecost.store.schema import SchemaMixin
 
 # Every table with data, in the order `store copy` copies them (the guards and schema_version
 # belong to each store itself).

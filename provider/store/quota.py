@@ -8,8 +8,8 @@ from typing import Final
 
 import duckdb
 
-from provider.store.common import _from_db, _to_db
-from provider.store.connection import GUARD_QUOTA, StoreBase, _retried
+from circlecost.store.common import _from_db, _to_db
+from circlecost.store.connection import GUARD_QUOTA, StoreBase, _retried
 
 QUOTA_KINDS: Final = ("POST", "GET")
 QUOTA_PERIOD: Final = timedelta(hours=1)

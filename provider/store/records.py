@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from provider.windows import Window
+from circlecost.windows import Window
 
 
 @dataclass(frozen=True)

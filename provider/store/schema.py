@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from provider.store.common import _audit, _insert_principal, _to_db, _utc_now
-from provider.store.connection import ALL_GUARDS, StoreBase, _retried, _schema_version
-from provider.store.errors import StoreError, StoreOutdated
+from circlecost.store.common import _audit, _insert_principal, _to_db, _utc_now
+from circlecost.store.connection import ALL_GUARDS, StoreBase, _retried, _schema_version
+from circlecost.store.errors import StoreError, StoreOutdated
 
 _USAGE_TABLE = """
 CREATE TABLE usage (

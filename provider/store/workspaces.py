@@ -7,7 +7,7 @@ from typing import Any, Final
 
 import duckdb
 
-from provider.store.common import (
+from circlecost.store.common import (
     _audit,
     _changed,
     _delete_count,
@@ -17,9 +17,9 @@ from provider.store.common import (
     _to_db,
     _utc_now,
 )
-from provider.store.connection import StoreBase, _retried
-from provider.store.errors import NotFound, StoreConflict
-from provider.store.records import Binding, Workspace
+from circlecost.store.connection import StoreBase, _retried
+from circlecost.store.errors import NotFound, StoreConflict
+from circlecost.store.records import Binding, Workspace
 
 _WORKSPACE_SELECT: Final = "SELECT id, name, description, created_at FROM workspaces"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from provider.cli import main
-from provider.store import Store
-from provider.windows import Window
+from circlecost.cli import main
+from circlecost.store import Store
+from circlecost.windows import Window
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 EXPECTED = json.loads((DATA / "expected.json").read_text())

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from provider.emulator import Emulator
+from circlecost_emulator import Emulator
 
 from .conftest import EXPECTED, run
 

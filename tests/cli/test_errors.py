@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from provider.cli import cli_hint
-from provider.emulator import Emulator
-from provider.errors import CirclecostError
-from provider.importer import TokenRejected
+from circlecost.cli import cli_hint
+from circlecost.errors import CirclecostError
+from circlecost.importer import TokenRejected
+from circlecost_emulator import Emulator
 
 from .conftest import run
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from provider.store import Store
+from circlecost.store import Store
 
 from .conftest import run
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from provider.engine import SharedStore
-from provider.store import COPIED_TABLES, Store
+from circlecost.engine import SharedStore
+from circlecost.store import COPIED_TABLES, Store
 from tests.cli.conftest import DATA, EXPECTED, OCTOBER, run
 from tests.engines import store_env
 

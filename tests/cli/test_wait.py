@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from provider.cli import main
-from provider.emulator import Emulator
-from provider.emulator.request_log import DOWNLOAD, USAGE_EXPORT_CREATE
-from provider.windows import Window, backfill_windows
+from circlecost.cli import main
+from circlecost.windows import Window, backfill_windows
+from circlecost_emulator import Emulator
+from circlecost_emulator.request_log import DOWNLOAD, USAGE_EXPORT_CREATE
 
 BACKFILL_MONTHS = 3
 # Well under any --timeout these tests pass: an end for a reason comes at once, not at the end.

@@ -10,8 +10,8 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from provider.engine import LAKE_PREFIX, SharedStore
-from provider.gitops import preview_then_up
+from circlecost.engine import LAKE_PREFIX, SharedStore
+from circlecost.gitops import preview_then_up
 from tests.pulumi_support import (
     REPO,
     PulumiProject,
@@ -147,6 +147,6 @@ def circlecost_resources(stack: ReferenceStack) -> list[str]:
     state = export_state_without_secrets(stack.project)
     return sorted(
         resource["urn"].rsplit("::", 1)[1]
-        for resource in state["deployment"]["resources"]
+        for resource in state["deployment"].get("resources", [])
         if resource["type"].startswith("pulumi-python:dynamic/circlecost:")
     )

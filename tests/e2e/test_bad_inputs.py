@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from provider.emulator import Emulator
-from provider.store import Store
+from circlecost.store import Store
+from circlecost_emulator import Emulator
 from tests.clock import SUITE_NOW
 from tests.e2e.stack_support import reference_stack
 

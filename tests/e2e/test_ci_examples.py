@@ -37,9 +37,9 @@ from typing import Any
 import pytest
 import yaml
 
-from provider import engine
-from provider.emulator import Emulator
-from provider.emulator.organizations import default_organizations
+from circlecost import engine
+from circlecost_emulator import Emulator
+from circlecost_emulator.organizations import default_organizations
 from tests.clock import SUITE_NOW, child_env
 from tests.e2e.ci_examples import (
     LocalRunner,
@@ -436,7 +436,7 @@ def test_the_github_actions_example_runs_on_a_path_without_go(
         event="pull_request",
         expressions=expressions,
     )
-    assert "provider.gitops preview" in pull_request.commands[-1]
+    assert "circlecost.gitops preview" in pull_request.commands[-1]
     assert {name: pull_request.exports[name] for name in STORE_SECRETS} == shared_store.env()
     job = run_job(tmp_path, "github-pull-request", pull_request, tmp_path / "pr-workspace", env)
     assert_bootstrap_used_the_cli_on_path(job, env)
@@ -638,7 +638,7 @@ def test_the_rendered_scripts_replace_exactly_the_ci_only_steps(tmp_path: Path) 
     ]
     assert github.commands == [
         "make bootstrap",
-        ".venv/bin/python -m provider.gitops preview --stack prod",
+        ".venv/bin/python -m circlecost.gitops preview --stack prod",
     ]
     circleci = render_circleci(
         examples["circleci"][1], runner, branch="main", username="a", bash_env=tmp_path / "env"
@@ -646,5 +646,5 @@ def test_the_rendered_scripts_replace_exactly_the_ci_only_steps(tmp_path: Path) 
     kinds = [s.split()[0].rstrip(":") for s in circleci.substitutions]
     assert kinds == ["checkout", "restore_cache", "run", "save_cache"]
     assert circleci.commands[0] == "make bootstrap"
-    assert "provider.gitops up --stack prod" in circleci.commands[1]
+    assert "circlecost.gitops up --stack prod" in circleci.commands[1]
     assert circleci.exports["CIRCLE_BRANCH"] == "main"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from provider import render, reports
-from provider.emulator import Emulator
-from provider.store import Store
-from provider.usage_columns import CREDIT_SERVICES
+from circlecost import render, reports
+from circlecost.store import Store
+from circlecost.usage_columns import CREDIT_SERVICES
+from circlecost_emulator import Emulator
 from tests.emulator.helpers import credit
 from tests.pulumi_support import REPO
 
@@ -26,7 +26,7 @@ CREDITS = tuple(column for column, _service in CREDIT_SERVICES)  # the 8 compone
 def run_demo(demo_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CIRCLECOST_DEMO_DIR": str(demo_dir)}
     return subprocess.run(
-        [sys.executable, "-m", "provider.demo", "run"],
+        [sys.executable, "-m", "circlecost.demo", "run"],
         cwd=REPO,
         env=env,
         capture_output=True,

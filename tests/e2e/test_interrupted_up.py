@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from provider.emulator import Emulator
-from provider.store import Store
+from circlecost.store import Store
+from circlecost_emulator import Emulator
 from tests.e2e.stack_support import POLICY_PACK, ReferenceStack, reference_stack
 from tests.e2e.test_resources import bot_token, entry, rows_in_store, rows_served
 from tests.pulumi_support import pulumi_root

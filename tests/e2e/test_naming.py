@@ -14,7 +14,7 @@ import pytest
 from pulumi import automation as auto
 from pydantic.alias_generators import to_snake
 
-from provider.emulator import Emulator
+from circlecost_emulator import Emulator
 from tests.clock import SUITE_NOW
 from tests.e2e.stack_support import POLICY_PACK, ReferenceStack, reference_stack
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from provider.store import Store
+from circlecost.store import Store
 from tests.clock import SUITE_NOW
 from tests.e2e.stack_support import POLICY_PACK, reference_stack
 
@@ -109,7 +109,7 @@ def test_a_price_of_0_6_warns_but_the_preview_passes(tmp_path: Path) -> None:
 def test_the_gitops_entry_point_runs_the_preview_with_the_policy_pack(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from provider import gitops
+    from circlecost import gitops
 
     stack = reference_stack(
         tmp_path, URL, integrations=[integration("acme", ACME)], tokens={"acme": TOKEN_A}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from provider.emulator import Emulator
+from circlecost_emulator import Emulator
 from tests.e2e.stack_support import reference_stack
 from tests.e2e.test_resources import bot_token, entry
 

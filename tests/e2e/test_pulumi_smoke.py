@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from provider.gitops import preview_then_up
+from circlecost.gitops import preview_then_up
 from tests.pulumi_support import (
     PulumiProject,
     export_state_without_secrets,

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from provider.emulator import Emulator
-from provider.store import Store
-from provider.usage_columns import CREDIT_SERVICES
+from circlecost.store import Store
+from circlecost.usage_columns import CREDIT_SERVICES
+from circlecost_emulator import Emulator
 from tests.clock import child_env
 from tests.e2e.stack_support import ReferenceStack, reference_stack
 from tests.emulator.helpers import credit
@@ -128,8 +128,8 @@ def test_binding_waits_for_stable_and_workspace_reports_show_only_bound_costs(
     emulator.faults.clear()
     stack.set("circlecost:createTimeoutSeconds", "60")
     stack.up()  # the unfinished import makes the Integration's diff report an update
-    from provider import reports, service
-    from provider.store import Store as S
+    from circlecost import reports, service
+    from circlecost.store import Store as S
 
     settings = service.Settings(store_location=stack.store)
     bound = service.workspace_integration_ids(settings, "platform")

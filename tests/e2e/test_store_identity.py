@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
-from provider.emulator import Emulator
-from provider.store import Store
+from circlecost.store import Store
+from circlecost_emulator import Emulator
 from tests.e2e.stack_support import POLICY_PACK, circlecost_resources, reference_stack
 from tests.e2e.test_resources import bot_token, entry
 

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
-from provider.emulator import Emulator
-from provider.emulator.request_log import USAGE_EXPORT_CREATE, USAGE_EXPORT_GET
-from provider.engine import SharedStore
-from provider.store import Store
+from circlecost.engine import SharedStore
+from circlecost.store import Store
+from circlecost_emulator import Emulator
+from circlecost_emulator.request_log import USAGE_EXPORT_CREATE, USAGE_EXPORT_GET
 from tests.clock import child_env
 from tests.e2e.stack_support import (
     FAST_POLLING,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from provider.emulator import Emulator, default_organizations
+from circlecost_emulator import Emulator, default_organizations
 
 from .helpers import api_client, plain_client
 

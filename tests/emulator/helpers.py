@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import httpx
 
-from provider.emulator import Emulator
-from provider.emulator.dialect import UsageRow, header_names, iter_records, typed_row
-from provider.usage_columns import COLUMN_NAMES
+from circlecost.usage_columns import COLUMN_NAMES
+from circlecost_emulator import Emulator
+from circlecost_emulator.dialect import UsageRow, header_names, iter_records, typed_row
 
 
 @functools.cache

@@ -3,8 +3,8 @@
 import httpx
 import pytest
 
-from provider.emulator import Emulator
-from provider.emulator.state import OLD_TOKEN_MESSAGE
+from circlecost_emulator import Emulator
+from circlecost_emulator.state import OLD_TOKEN_MESSAGE
 
 from .conftest import OCTOBER
 from .helpers import api_client

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from provider.emulator import write_bulk_export
-from provider.emulator.dialect import iter_records, typed_row
-from provider.usage_columns import COLUMN_NAMES
+from circlecost.usage_columns import COLUMN_NAMES
+from circlecost_emulator import write_bulk_export
+from circlecost_emulator.dialect import iter_records, typed_row
 
 HEADER = (",".join(COLUMN_NAMES) + "\n").encode()
 MONTH = date(2026, 9, 1)

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from provider.emulator import run_emulator
-from provider.emulator.cli import PortUnavailable, main, parse_fault
+from circlecost_emulator import run_emulator
+from circlecost_emulator.cli import PortUnavailable, main, parse_fault
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ def test_the_module_writes_its_tokens_answers_and_exits_0_on_sigterm(
         [
             sys.executable,
             "-m",
-            "provider.emulator",
+            "circlecost_emulator",
             "--port",
             "0",
             "--tokens-file",

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from provider.emulator import Emulator, EmulatorClock
+from circlecost_emulator import Emulator, EmulatorClock
 from tests.clock import SUITE_NOW
 
 from .conftest import NOW, OCTOBER

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provider.emulator.dialect import (
+from circlecost.usage_columns import COLUMN_NAMES, CREDIT_SERVICES
+from circlecost_emulator.dialect import (
     DialectError,
     EscapeStyle,
     escape_field,
@@ -19,7 +20,6 @@ from provider.emulator.dialect import (
     typed_row,
     typed_value,
 )
-from provider.usage_columns import COLUMN_NAMES, CREDIT_SERVICES
 
 from .helpers import credit
 

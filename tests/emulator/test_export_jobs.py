@@ -5,8 +5,8 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
-from provider.emulator import Emulator, default_organizations
-from provider.usage_columns import COLUMN_NAMES
+from circlecost.usage_columns import COLUMN_NAMES
+from circlecost_emulator import Emulator, default_organizations
 
 from .conftest import NOW, OCTOBER, SEED
 from .helpers import api_client, create_job, download_urls, fetch, poll, split_part, typed_rows

@@ -8,8 +8,8 @@ import zlib
 import httpx
 import pytest
 
-from provider.emulator import FAULT_NAMES, Emulator
-from provider.emulator.state import FAILED_JOB_REASON
+from circlecost_emulator import FAULT_NAMES, Emulator
+from circlecost_emulator.state import FAILED_JOB_REASON
 
 from .conftest import OCTOBER
 from .helpers import create_job, download_urls, fetch, poll

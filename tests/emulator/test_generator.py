@@ -7,16 +7,16 @@ from decimal import Decimal
 
 import pytest
 
-from provider.emulator import (
+from circlecost.usage_columns import COLUMN_NAMES, CREDIT_SERVICES
+from circlecost_emulator import (
     EXECUTOR_PROFILES,
     GeneratedRow,
     Organization,
     UsageGenerator,
     default_organizations,
 )
-from provider.emulator.dialect import iter_records, typed_row
-from provider.emulator.generator import HEADER_LINE
-from provider.usage_columns import COLUMN_NAMES, CREDIT_SERVICES
+from circlecost_emulator.dialect import iter_records, typed_row
+from circlecost_emulator.generator import HEADER_LINE
 
 from .helpers import credit
 

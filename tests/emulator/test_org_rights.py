@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from provider.emulator import Emulator
+from circlecost_emulator import Emulator
 
 from .conftest import NOW, OCTOBER
 from .helpers import create_job, org_admin_client, poll

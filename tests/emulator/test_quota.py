@@ -5,7 +5,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from provider.emulator import Emulator
+from circlecost_emulator import Emulator
 
 from .conftest import NOW, OCTOBER, SEED
 from .helpers import api_client, create_job, poll

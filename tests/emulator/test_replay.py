@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from provider.emulator import Emulator, ReplayError
-from provider.usage_columns import COLUMN_NAMES, CREDIT_SERVICES
+from circlecost.usage_columns import COLUMN_NAMES, CREDIT_SERVICES
+from circlecost_emulator import Emulator, ReplayError
 
 from .conftest import NOW, OCTOBER
 from .helpers import api_client, credit, download_urls, fetch

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from provider import service
-from provider.emulator import Emulator
+from circlecost import service
+from circlecost_emulator import Emulator
 from tests.faults.support import FAST, SCOREBOARD
 
 

@@ -13,10 +13,10 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from provider.engine import SharedStore
-from provider.store import Store
-from provider.store import connection as store_connection
-from provider.windows import Window
+from circlecost.engine import SharedStore
+from circlecost.store import Store
+from circlecost.store import connection as store_connection
+from circlecost.windows import Window
 
 # Each runner asks this many times for a quota slot of each organization, however slow the
 # machine: between them the runners always ask for more than the hourly budget.

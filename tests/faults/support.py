@@ -19,13 +19,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from provider.emulator import Emulator
-from provider.engine import SharedStore
-from provider.importer import ImportSettings
-from provider.models import IntegrationInputs
-from provider.service import CLOCK_OFFSET_VARIABLE, Settings
-from provider.store import Store
-from provider.usage_columns import CREDIT_SERVICES
+from circlecost.engine import SharedStore
+from circlecost.importer import ImportSettings
+from circlecost.models import IntegrationInputs
+from circlecost.service import CLOCK_OFFSET_VARIABLE, Settings
+from circlecost.store import Store
+from circlecost.usage_columns import CREDIT_SERVICES
+from circlecost_emulator import Emulator
 from tests.clock import real_now
 from tests.emulator.helpers import credit
 from tests.engines import store_env

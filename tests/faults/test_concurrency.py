@@ -11,10 +11,10 @@ from datetime import timedelta
 
 import pytest
 
-from provider import service
-from provider.emulator import Emulator
-from provider.emulator.request_log import USAGE_EXPORT_CREATE
-from provider.store import StoreLocked
+from circlecost import service
+from circlecost.store import StoreLocked
+from circlecost_emulator import Emulator
+from circlecost_emulator.request_log import USAGE_EXPORT_CREATE
 from tests.faults.support import (
     CIRCLECOST,
     SCOREBOARD,

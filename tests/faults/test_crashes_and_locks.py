@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from provider import faultpoints, service
-from provider.emulator import Emulator
-from provider.emulator.request_log import USAGE_EXPORT_CREATE
-from provider.engine import SharedStore
-from provider.store import Store, StoreLocked
+from circlecost import faultpoints, service
+from circlecost.engine import SharedStore
+from circlecost.store import Store, StoreLocked
+from circlecost_emulator import Emulator
+from circlecost_emulator.request_log import USAGE_EXPORT_CREATE
 from tests.engines import store_location as new_location
 from tests.faults.support import (
     NO_ROWS,
@@ -64,7 +64,7 @@ HOLDERS = {
     "time.sleep(120)\n",
     # Another circlecost writer: it records itself, so the error names what it is.
     "circlecost": "import sys, time\n"
-    "from provider.store import Store\n"
+    "from circlecost.store import Store\n"
     "with Store(sys.argv[1], writer_kind='pulumi up').transaction():\n"
     "    print('holding', flush=True)\n"
     "    time.sleep(120)\n",

@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from provider import service
-from provider.emulator import Emulator
-from provider.emulator.request_log import DOWNLOAD, USAGE_EXPORT_CREATE, USAGE_EXPORT_GET
-from provider.errors import CirclecostError
-from provider.importer import Importer, ImportStopped
-from provider.store import Store
+from circlecost import service
+from circlecost.errors import CirclecostError
+from circlecost.importer import Importer, ImportStopped
+from circlecost.store import Store
+from circlecost_emulator import Emulator
+from circlecost_emulator.request_log import DOWNLOAD, USAGE_EXPORT_CREATE, USAGE_EXPORT_GET
 from tests.faults.support import (
     NO_ROWS,
     SCOREBOARD,

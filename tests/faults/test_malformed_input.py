@@ -23,16 +23,16 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from provider.circleci import CircleCIClient, UnsafeDownloadURL
-from provider.cli import main
-from provider.emulator import Emulator
-from provider.emulator.request_log import DOWNLOAD
-from provider.errors import CirclecostError
-from provider.models import IntegrationInputs, WorkspaceInputs, field_errors
-from provider.store import Store
-from provider.usage_columns import COLUMN_NAMES, USAGE_COLUMNS
-from provider.vql import COST_FIELDS, MAX_FILTER_LENGTH, TAG_COLUMNS, VQLError, compile_filter
-from provider.windows import Window, backfill_windows
+from circlecost.circleci import CircleCIClient, UnsafeDownloadURL
+from circlecost.cli import main
+from circlecost.errors import CirclecostError
+from circlecost.models import IntegrationInputs, WorkspaceInputs, field_errors
+from circlecost.store import Store
+from circlecost.usage_columns import COLUMN_NAMES, USAGE_COLUMNS
+from circlecost.vql import COST_FIELDS, MAX_FILTER_LENGTH, TAG_COLUMNS, VQLError, compile_filter
+from circlecost.windows import Window, backfill_windows
+from circlecost_emulator import Emulator
+from circlecost_emulator.request_log import DOWNLOAD
 from tests.faults.support import SCOREBOARD, org_and_token, table_counts
 
 pytestmark = pytest.mark.faults

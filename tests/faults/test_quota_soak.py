@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from provider import service
-from provider.emulator import Emulator
-from provider.emulator.request_log import USAGE_EXPORT_CREATE, USAGE_EXPORT_GET
-from provider.importer import ImportSettings
+from circlecost import service
+from circlecost.importer import ImportSettings
+from circlecost_emulator import Emulator
+from circlecost_emulator.request_log import USAGE_EXPORT_CREATE, USAGE_EXPORT_GET
 from tests.clock import calendar_edges
 from tests.conftest import Travel
 from tests.faults.support import (
@@ -45,7 +45,7 @@ def months_from(first: date, last: date) -> int:
 
 
 def first_backfill_day(today: date) -> date:
-    """CircleCI's rule for a 12-month backfill, restated independently of provider.windows:
+    """CircleCI's rule for a 12-month backfill, restated independently of circlecost.windows:
     the 1st of the month twelve months back, unless that is too close to CircleCI's one-year
     limit; then the first whole day that stays more than a day inside it."""
     twelve_months_back = today.replace(year=today.year - 1, day=1)

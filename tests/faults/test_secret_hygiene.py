@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from provider import service
-from provider.cli import main
-from provider.emulator import Emulator, default_organizations
-from provider.errors import CirclecostError
-from provider.models import WorkspaceInputs
+from circlecost import service
+from circlecost.cli import main
+from circlecost.errors import CirclecostError
+from circlecost.models import WorkspaceInputs
+from circlecost_emulator import Emulator, default_organizations
 from tests.e2e.stack_support import reference_stack
 from tests.faults.support import (
     FAST,

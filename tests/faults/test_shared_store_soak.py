@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from provider.store import Store, token_fingerprint
-from provider.usage_columns import COLUMN_NAMES
-from provider.windows import Window
+from circlecost.store import Store, token_fingerprint
+from circlecost.usage_columns import COLUMN_NAMES
+from circlecost.windows import Window
 from tests.engines import store_location
 from tests.store.conftest import HEADER, SAMPLE_PARTS
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from provider import service
-from provider.emulator import Emulator
-from provider.store import Store, StoreError
+from circlecost import service
+from circlecost.store import Store, StoreError
+from circlecost_emulator import Emulator
 from tests.faults.support import (
     CIRCLECOST,
     cli_env,

@@ -12,9 +12,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from provider import reports
-from provider.store import Integration, Store
-from provider.windows import Window
+from circlecost import reports
+from circlecost.store import Integration, Store
+from circlecost.windows import Window
 
 from .samples import DATA, ORG_ID, SAMPLE_PARTS
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from provider import reports
-from provider.errors import CirclecostError
+from circlecost import reports
+from circlecost.errors import CirclecostError
 
 from .conftest import BuildReport
 from .samples import credits_by, october_days

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from provider import reports
-from provider.service import Settings
-from provider.store import Store
-from provider.usage_columns import COLUMN_NAMES
-from provider.windows import split_by_month
+from circlecost import reports
+from circlecost.service import Settings
+from circlecost.store import Store
+from circlecost.usage_columns import COLUMN_NAMES
+from circlecost.windows import split_by_month
 from tests.clock import calendar_edges
 from tests.conftest import Travel
 

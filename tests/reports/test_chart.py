@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from provider import render, reports
+from circlecost import render, reports
 
 OCTOBER = reports.Period(date(2026, 10, 1), date(2026, 10, 31))
 

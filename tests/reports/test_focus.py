@@ -12,9 +12,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from provider import focus, reports
-from provider.errors import CirclecostError
-from provider.store import Store
+from circlecost import focus, reports
+from circlecost.errors import CirclecostError
+from circlecost.store import Store
 
 from .conftest import OCTOBER_PERIOD, load_samples, new_store
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from provider import render, reports
+from circlecost import render, reports
 
 from .conftest import BuildReport
 

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from provider.errors import CirclecostError
-from provider.reports import (
+from circlecost.errors import CirclecostError
+from circlecost.reports import (
     MAX_BINS,
     PERIODS,
     Period,

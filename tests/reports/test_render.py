@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from rich.console import Console
 
-from provider import render, reports
+from circlecost import render, reports
 
 from .conftest import BuildReport
 

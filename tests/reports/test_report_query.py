@@ -16,9 +16,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from provider import reports
-from provider.store import Store
-from provider.vql import TAG_COLUMNS, compile_filter
+from circlecost import reports
+from circlecost.store import Store
+from circlecost.vql import TAG_COLUMNS, compile_filter
 
 from .conftest import load_samples, new_store
 

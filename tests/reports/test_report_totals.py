@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from provider import reports
+from circlecost import reports
 
 from .conftest import BuildReport
 from .samples import Item, credits_by

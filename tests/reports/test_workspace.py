@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from provider import reports
-from provider.store import Integration, Store
+from circlecost import reports
+from circlecost.store import Integration, Store
 
 from .conftest import OCTOBER_PERIOD, OTHER_ORG_ID, load_samples, new_store
 from .samples import credits_by

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from provider import service
-from provider.emulator import Emulator
-from provider.engine import SharedStore
-from provider.importer import ImportSettings
-from provider.store import Store
-from provider.usage_columns import CREDIT_SERVICES
-from provider.windows import backfill_windows
+from circlecost import service
+from circlecost.engine import SharedStore
+from circlecost.importer import ImportSettings
+from circlecost.store import Store
+from circlecost.usage_columns import CREDIT_SERVICES
+from circlecost.windows import backfill_windows
+from circlecost_emulator import Emulator
 from tests.emulator.helpers import credit
 from tests.engines import ENGINES, store_location
 

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from provider import service
-from provider.emulator import Emulator
+from circlecost import service
+from circlecost_emulator import Emulator
 from tests.clock import calendar_edges
 from tests.conftest import Travel
 from tests.service.conftest import org_and_token

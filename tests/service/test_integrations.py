@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from provider import service
-from provider.emulator import Emulator
-from provider.errors import CirclecostError
-from provider.models import IntegrationInputs, WorkspaceInputs
-from provider.store import Store
+from circlecost import service
+from circlecost.errors import CirclecostError
+from circlecost.models import IntegrationInputs, WorkspaceInputs
+from circlecost.store import Store
+from circlecost_emulator import Emulator
 from tests.emulator.helpers import credit
 from tests.engines import stored_bytes
 from tests.service.conftest import CREDIT_COLUMNS, as_actor, org_and_token

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from provider import service
-from provider.emulator import Emulator
-from provider.models import IntegrationInputs
+from circlecost import service
+from circlecost.models import IntegrationInputs
+from circlecost_emulator import Emulator
 from tests.service.conftest import FAST
 
 DATA = Path(__file__).resolve().parent.parent / "data"

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from provider import service
-from provider.emulator import Emulator
-from provider.emulator.request_log import USAGE_EXPORT_CREATE
-from provider.errors import CirclecostError
+from circlecost import service
+from circlecost.errors import CirclecostError
+from circlecost_emulator import Emulator
+from circlecost_emulator.request_log import USAGE_EXPORT_CREATE
 from tests.service.conftest import org_and_token
 from tests.service.test_integrations import inputs, served, stored
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from provider import service
-from provider.emulator import Emulator
-from provider.importer import ImportStopped, NotAnAdmin
-from provider.models import IntegrationInputs
-from provider.store import Store
+from circlecost import service
+from circlecost.importer import ImportStopped, NotAnAdmin
+from circlecost.models import IntegrationInputs
+from circlecost.store import Store
+from circlecost_emulator import Emulator
 from tests.engines import stored_bytes
 from tests.service.conftest import org_and_token
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from provider.store import Integration, Store, token_fingerprint
-from provider.usage_columns import COLUMN_NAMES
-from provider.windows import Window
+from circlecost.store import Integration, Store, token_fingerprint
+from circlecost.usage_columns import COLUMN_NAMES
+from circlecost.windows import Window
 from tests.engines import ENGINES, new_store
 
 DATA = Path(__file__).resolve().parent.parent / "data"

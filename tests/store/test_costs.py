@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from provider.errors import CirclecostError
-from provider.store import BASE_PRICE_DATE, Integration, Price, Store, token_fingerprint
+from circlecost.errors import CirclecostError
+from circlecost.store import BASE_PRICE_DATE, Integration, Price, Store, token_fingerprint
 
 from .conftest import OCTOBER, SAMPLE_PARTS
 

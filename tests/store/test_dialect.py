@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from provider.csvload import split_fields
-from provider.store import Integration, Store
+from circlecost.csvload import split_fields
+from circlecost.store import Integration, Store
 
 from .conftest import NOVEMBER, WritePart
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from provider.store import (
+from circlecost.store import (
     MIGRATIONS,
     NotFound,
     Store,
@@ -21,14 +21,14 @@ from provider.store import (
     StoreOutdated,
     token_fingerprint,
 )
-from provider.usage_columns import USAGE_COLUMNS
+from circlecost.usage_columns import USAGE_COLUMNS
 
 from .conftest import OCTOBER, ORG_ID, SAMPLE_PARTS
 
 HOLD_LOCK = textwrap.dedent(
     """
     import sys, time
-    from provider.store import Store
+    from circlecost.store import Store
     with Store(sys.argv[1], writer_kind="circlecost sync").transaction():
         print("holding", flush=True)
         time.sleep(60)

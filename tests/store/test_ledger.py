@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from provider.store import (
+from circlecost.store import (
     Integration,
     NotFound,
     Store,

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from provider import csvload
-from provider.csvload import CsvFormatError
-from provider.store import Integration, Store
+from circlecost import csvload
+from circlecost.csvload import CsvFormatError
+from circlecost.store import Integration, Store
 
 from .conftest import NOVEMBER, OCTOBER, SAMPLE_PARTS, WritePart
 

@@ -1,4 +1,4 @@
-"""The owner-role policy's look-up (`provider.access.roles_for_policy`) on both engines.
+"""The owner-role policy's look-up (`circlecost.access.roles_for_policy`) on both engines.
 
 An embedded store adopts its first actor, so before anyone acted there are no roles to check
 (None). A shared store never does: an unknown actor holds no role, and a store that was never
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from provider.access import roles_for_policy
-from provider.engine import LAKE_PREFIX, SharedStore
-from provider.store import NotFound, Store
+from circlecost.access import roles_for_policy
+from circlecost.engine import LAKE_PREFIX, SharedStore
+from circlecost.store import NotFound, Store
 from tests.engines import ENGINES, store_location
 
 

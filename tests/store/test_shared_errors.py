@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from provider.engine import SharedStore, StoreUnreachable, parse_location
-from provider.errors import CirclecostError
-from provider.store import NotFound, Store
+from circlecost.engine import SharedStore, StoreUnreachable, parse_location
+from circlecost.errors import CirclecostError
+from circlecost.store import NotFound, Store
 from tests.services import free_port
 
 SECRET = "s3cr3t-pw-" + "x" * 8

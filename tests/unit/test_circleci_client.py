@@ -19,7 +19,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from provider.circleci import (
+from circlecost.circleci import (
     DEFAULT_TIMEOUT,
     AccessDenied,
     BadRequest,

@@ -12,17 +12,17 @@ import pulumi
 import pytest
 from pydantic import ValidationError
 
-from policies import rules
-from provider import service
-from provider.engine import SharedStore
-from provider.models import (
+from circlecost import service
+from circlecost.engine import SharedStore
+from circlecost.models import (
     BindingInputs,
     IntegrationInputs,
     camel_case_inputs,
     camel_case_names,
     field_errors,
 )
-from provider.resources import (
+from circlecost.policies import rules
+from circlecost.resources import (
     SETTING_KEYS,
     Integration,
     IntegrationProvider,

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from policies import rules
+from circlecost.policies import rules
 from tests.clock import calendar_edges
 
 TODAY = date(2026, 11, 25)

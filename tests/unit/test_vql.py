@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from provider.vql import VQLError, compile_filter
+from circlecost.vql import VQLError, compile_filter
 
 ROWS = [
     # service, account, category, subcategory, resource, branch, status

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from provider.windows import Window, backfill_windows, refresh_windows
+from circlecost.windows import Window, backfill_windows, refresh_windows
 from tests.clock import calendar_edges
 
 NOW = datetime(2026, 11, 25, 15, 30, 12, tzinfo=UTC)

@@ -7,19 +7,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from provider.emulator.admin import AdminApi
-from provider.emulator.clock import EmulatorClock, as_utc
-from provider.emulator.dialect import UsageRow
-from provider.emulator.export import UsageSource
-from provider.emulator.faults import Faults, FaultValue
-from provider.emulator.generator import UsageGenerator
-from provider.emulator.organizations import Organization, default_organizations, seeded_uuid
-from provider.emulator.quota import QuotaTracker
-from provider.emulator.replay import ReplaySource
-from provider.emulator.request_log import RequestLog
-from provider.emulator.server import EmulatorHTTPServer
-from provider.emulator.sources import GeneratedSource
-from provider.emulator.state import (
+from circlecost_emulator.admin import AdminApi
+from circlecost_emulator.clock import EmulatorClock, as_utc
+from circlecost_emulator.dialect import UsageRow
+from circlecost_emulator.export import UsageSource
+from circlecost_emulator.faults import Faults, FaultValue
+from circlecost_emulator.generator import UsageGenerator
+from circlecost_emulator.organizations import Organization, default_organizations, seeded_uuid
+from circlecost_emulator.quota import QuotaTracker
+from circlecost_emulator.replay import ReplaySource
+from circlecost_emulator.request_log import RequestLog
+from circlecost_emulator.server import EmulatorHTTPServer
+from circlecost_emulator.sources import GeneratedSource
+from circlecost_emulator.state import (
     API_PREFIX,
     EmulatorState,
     Settings,

@@ -1,4 +1,4 @@
-"""Running the emulator as a process: `python -m provider.emulator` and `circlecost emulator`."""
+"""Running the emulator as a process: `python -m circlecost_emulator` and `circlecost emulator`."""
 
 import argparse
 import json
@@ -12,10 +12,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Final, TextIO
 
-from provider.emulator.app import Emulator
-from provider.emulator.faults import FAULT_NAMES, FaultError, FaultValue
-from provider.emulator.replay import ReplayError
-from provider.errors import CirclecostError
+import click
+
+from circlecost.errors import CirclecostError
+from circlecost_emulator.app import Emulator
+from circlecost_emulator.faults import FAULT_NAMES, FaultError, FaultValue
+from circlecost_emulator.replay import ReplayError
 
 DEFAULT_PORT: Final = 8765
 
@@ -114,7 +116,7 @@ class PortUnavailable(CirclecostError):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m provider.emulator",
+        prog="python -m circlecost_emulator",
         description="Serve a CircleCI API v2 emulator on loopback until interrupted.",
     )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port; 0 picks one")
@@ -171,3 +173,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ReplayError, FaultError, PortUnavailable, OSError) as err:
         sys.stderr.write(f"circlecost emulator: {err}\n")
         return 2
+
+
+# --- `circlecost emulator` ---------------------------------------------------------------------
+
+
+@click.command("emulator")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--replay",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Serve the rows of real export files in this folder.",
+)
+@click.option(
+    "--quota-per-hour",
+    default=10,
+    show_default=True,
+    type=click.IntRange(0, None),
+    help="0: no quota.",
+)
+@click.option(
+    "--job-delay", default=0.0, show_default=True, type=float, help="Seconds until a job completes."
+)
+@click.option(
+    "--tokens-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write base URL, tokens and orgs here (JSON).",
+)
+@click.option("--fault", "faults", multiple=True, help="NAME=VALUE, e.g. server_errors=3.")
+def command(
+    port: int,
+    seed: int,
+    replay: Path | None,
+    quota_per_hour: int,
+    job_delay: float,
+    tokens_file: Path | None,
+    faults: tuple[str, ...],
+) -> None:
+    """Run the bundled CircleCI API emulator until interrupted.
+
+    \b
+    Example:
+      circlecost emulator --port 8765 --seed 7 --tokens-file emulator.json
+    """
+    try:
+        parsed = dict(parse_fault(item) for item in faults)
+    except Exception as error:  # argparse-style type errors: say which switch is wrong
+        raise click.BadParameter(str(error), param_hint="--fault") from None
+    code = run_emulator(
+        port=port,
+        seed=seed,
+        replay_dir=replay,
+        quota_per_hour=quota_per_hour or None,
+        job_delay=job_delay,
+        tokens_file=tokens_file,
+        faults=parsed or None,
+    )
+    sys.exit(code)

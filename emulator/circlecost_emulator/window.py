@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from provider.emulator.clock import as_utc
+from circlecost_emulator.clock import as_utc
 
 UNEXPECTED_BODY: Final = "Unexpected request body provided."
 MAX_SPAN: Final = timedelta(days=31)

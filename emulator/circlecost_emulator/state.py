@@ -26,19 +26,19 @@ from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import unquote
 
-from provider.emulator.clock import EmulatorClock
-from provider.emulator.export import ExportPart, UsageSource, part_payload
-from provider.emulator.faults import Faults
-from provider.emulator.messages import (
+from circlecost_emulator.clock import EmulatorClock
+from circlecost_emulator.export import ExportPart, UsageSource, part_payload
+from circlecost_emulator.faults import Faults
+from circlecost_emulator.messages import (
     HttpRequest,
     Response,
     error_response,
     json_response,
     s3_error,
 )
-from provider.emulator.organizations import Organization, seeded_uuid
-from provider.emulator.quota import QuotaTracker
-from provider.emulator.request_log import (
+from circlecost_emulator.organizations import Organization, seeded_uuid
+from circlecost_emulator.quota import QuotaTracker
+from circlecost_emulator.request_log import (
     COLLABORATIONS,
     DOWNLOAD,
     ME,
@@ -49,7 +49,7 @@ from provider.emulator.request_log import (
     RequestLog,
     RequestRecord,
 )
-from provider.emulator.window import ExportWindow, WindowError, parse_export_request, rfc3339
+from circlecost_emulator.window import ExportWindow, WindowError, parse_export_request, rfc3339
 
 API_PREFIX: Final = "/api/v2"
 TOKEN_KINDS: Final = ("admin", "non_admin", "expired", "project", "old_format")

@@ -11,9 +11,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
 
-from provider.emulator.admin import ADMIN_PREFIX, AdminApi
-from provider.emulator.messages import HttpRequest, Response, error_response
-from provider.emulator.state import API_PREFIX, EmulatorState
+from circlecost_emulator.admin import ADMIN_PREFIX, AdminApi
+from circlecost_emulator.messages import HttpRequest, Response, error_response
+from circlecost_emulator.state import API_PREFIX, EmulatorState
 
 logger = logging.getLogger(__name__)
 

@@ -6,17 +6,17 @@ or replayed export files, a controllable clock and fault switches under `/_emula
 Nothing runs at import time; see `Emulator` and `run_emulator`.
 """
 
-from provider.emulator.app import Emulator
-from provider.emulator.bulk import write_bulk_export
-from provider.emulator.catalog import EXECUTOR_PROFILES
-from provider.emulator.cli import run_emulator
-from provider.emulator.clock import EmulatorClock
-from provider.emulator.dialect import UsageRow, UsageValue
-from provider.emulator.faults import FAULT_NAMES, Faults
-from provider.emulator.generator import GeneratedRow, UsageGenerator
-from provider.emulator.organizations import Organization, default_organizations
-from provider.emulator.replay import ReplayError, ReplaySource
-from provider.emulator.request_log import RequestLog, RequestRecord
+from circlecost_emulator.app import Emulator
+from circlecost_emulator.bulk import write_bulk_export
+from circlecost_emulator.catalog import EXECUTOR_PROFILES
+from circlecost_emulator.cli import run_emulator
+from circlecost_emulator.clock import EmulatorClock
+from circlecost_emulator.dialect import UsageRow, UsageValue
+from circlecost_emulator.faults import FAULT_NAMES, Faults
+from circlecost_emulator.generator import GeneratedRow, UsageGenerator
+from circlecost_emulator.organizations import Organization, default_organizations
+from circlecost_emulator.replay import ReplayError, ReplaySource
+from circlecost_emulator.request_log import RequestLog, RequestRecord
 
 __all__ = [
     "EXECUTOR_PROFILES",

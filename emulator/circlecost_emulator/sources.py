@@ -3,10 +3,10 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from provider.emulator.dialect import UsageRow
-from provider.emulator.export import ExportPart, split_into_parts
-from provider.emulator.generator import HEADER_LINE, GeneratedRow, UsageGenerator
-from provider.emulator.organizations import Organization
+from circlecost_emulator.dialect import UsageRow
+from circlecost_emulator.export import ExportPart, split_into_parts
+from circlecost_emulator.generator import HEADER_LINE, GeneratedRow, UsageGenerator
+from circlecost_emulator.organizations import Organization
 
 
 class GeneratedSource:

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Final, Literal
 
-from provider.usage_columns import FALSE_WORDS, TRUE_WORDS, USAGE_COLUMNS
+from circlecost.usage_columns import FALSE_WORDS, TRUE_WORDS, USAGE_COLUMNS
 
 UsageValue = str | int | float | Decimal | bool | date | datetime | None
 UsageRow = dict[str, UsageValue]

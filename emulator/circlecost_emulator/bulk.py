@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Final
 
-from provider.emulator.generator import HEADER_LINE, UsageGenerator
-from provider.emulator.organizations import Organization, default_organizations, seeded_uuid
+from circlecost_emulator.generator import HEADER_LINE, UsageGenerator
+from circlecost_emulator.organizations import Organization, default_organizations, seeded_uuid
 
 EDGE_ROW_EVERY: Final = 100
 _CHUNK_ROWS: Final = 20_000

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from provider.emulator.clock import as_utc
-from provider.emulator.dialect import (
+from circlecost.usage_columns import COLUMN_NAMES
+from circlecost_emulator.clock import as_utc
+from circlecost_emulator.dialect import (
     DialectError,
     UsageRow,
     header_names,
@@ -26,9 +27,8 @@ from provider.emulator.dialect import (
     parse_record,
     typed_row,
 )
-from provider.emulator.export import ExportPart, split_into_parts
-from provider.emulator.organizations import Organization
-from provider.usage_columns import COLUMN_NAMES
+from circlecost_emulator.export import ExportPart, split_into_parts
+from circlecost_emulator.organizations import Organization
 
 DATE_COLUMNS: tuple[str, ...] = ("JOB_RUN_DATE", "JOB_RUN_STARTED_AT", "PIPELINE_CREATED_AT")
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from provider.emulator.dialect import UsageRow
-from provider.emulator.faults import Faults
-from provider.emulator.organizations import Organization
+from circlecost_emulator.dialect import UsageRow
+from circlecost_emulator.faults import Faults
+from circlecost_emulator.organizations import Organization
 
 
 @dataclass

@@ -7,11 +7,11 @@ import json
 from collections.abc import Callable
 from typing import Final
 
-from provider.emulator.clock import EmulatorClock
-from provider.emulator.faults import Faults
-from provider.emulator.messages import HttpRequest, Response, error_response, json_response
-from provider.emulator.request_log import RequestLog
-from provider.emulator.window import parse_rfc3339, rfc3339
+from circlecost_emulator.clock import EmulatorClock
+from circlecost_emulator.faults import Faults
+from circlecost_emulator.messages import HttpRequest, Response, error_response, json_response
+from circlecost_emulator.request_log import RequestLog
+from circlecost_emulator.window import parse_rfc3339, rfc3339
 
 ADMIN_PREFIX: Final = "/_emulator/"
 _CLOCK_FIELDS: Final = frozenset({"advance_seconds", "now", "frozen"})

@@ -21,7 +21,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Final, TypeVar
 
-from provider.emulator.catalog import (
+from circlecost.usage_columns import BOOLEAN_COLUMNS, COLUMN_NAMES, CREDIT_SERVICES
+from circlecost_emulator.catalog import (
     BRANCHES,
     DLC_CREDITS_PER_JOB,
     EXECUTOR_PROFILES,
@@ -34,16 +35,15 @@ from provider.emulator.catalog import (
     WORKFLOW_NAMES,
     ExecutorProfile,
 )
-from provider.emulator.clock import as_utc
-from provider.emulator.dialect import (
+from circlecost_emulator.clock import as_utc
+from circlecost_emulator.dialect import (
     EscapeStyle,
     UsageRow,
     UsageValue,
     render_record,
     value_text,
 )
-from provider.emulator.organizations import Organization, seeded_uuid
-from provider.usage_columns import BOOLEAN_COLUMNS, COLUMN_NAMES, CREDIT_SERVICES
+from circlecost_emulator.organizations import Organization, seeded_uuid
 
 CREDIT_COLUMNS: Final[tuple[str, ...]] = tuple(column for column, _ in CREDIT_SERVICES)
 HEADER_LINE: Final[str] = ",".join(COLUMN_NAMES) + "\n"
