@@ -20,9 +20,9 @@ import pytest
 
 from circlecost.gitops import preview_then_up
 from circlecost_emulator import Emulator
-from tests.e2e.stack_support import REPO, ReferenceStack, circlecost_resources, reference_stack
+from tests.e2e.stack_support import ReferenceStack, circlecost_resources, reference_stack
 from tests.e2e.test_resources import bot_token, entry
-from tests.pulumi_support import pulumi_root
+from tests.pulumi_support import REPO, pulumi_root
 
 pytestmark = pytest.mark.e2e
 
@@ -52,8 +52,9 @@ def checkout(commit: str, target: Path) -> Path:
 
 
 def pickled_modules(stack: ReferenceStack) -> dict[str, str]:
-    """The module that each circlecost resource's pickled provider names, by resource name. (The pickle is a
-    secret, as the integration's inputs hold its token: only a decrypted export shows it.)"""
+    """The module that each circlecost resource's pickled provider names, by resource name.
+    (The pickle is a secret, as the integration's inputs hold its token: only a decrypted
+    export shows it.)"""
     result = subprocess.run(
         [str(pulumi_root() / "bin" / "pulumi"), "stack", "export", "--show-secrets"],
         cwd=stack.project.work_dir,
@@ -105,7 +106,9 @@ def test_a_stack_of_the_last_release_refreshes_updates_and_destroys_after_the_up
     assert set(pickled_modules(stack).values()) == {"provider.resources"}
 
     # The upgrade: this code's program, nothing of the old release on the path.
-    del stack.stack.workspace.env_vars["PYTHONPATH"]
+    env_vars = stack.stack.workspace.env_vars
+    assert isinstance(env_vars, dict)
+    del env_vars["PYTHONPATH"]
     shutil.copy2(REPO / "__main__.py", stack.project.work_dir / "__main__.py")
 
     stack.refresh()  # unpickles the old release's providers
