@@ -45,10 +45,11 @@ DEV_TOOLS=${CIRCLECOST_DEV_TOOLS:-1}
 
 ensure_venv() {
   local stamp=$VENV/.circlecost-installed want extras="[dev]" what="circlecost, its emulator and dev tools"
-  local -a emulator=(-e "$ROOT/emulator")
-  want=$(cat "$ROOT/pyproject.toml" "$ROOT/emulator/pyproject.toml" "$ROOT/.ci/build_backend.py" | sha256sum | cut -d' ' -f1)
+  local -a emulator=()
+  [ -f "$ROOT/emulator/pyproject.toml" ] && emulator=(-e "$ROOT/emulator")
+  want=$(cat "$ROOT/pyproject.toml" "$ROOT"/emulator/pyproject.toml "$ROOT/.ci/build_backend.py" 2>/dev/null | sha256sum | cut -d' ' -f1)
   if [ "$DEV_TOOLS" = 0 ]; then
-    extras=""; emulator=(); what="circlecost without its emulator and dev tools (CIRCLECOST_DEV_TOOLS=0)"
+    extras=""; emulator=(); what="circlecost without its dev tools or emulator (CIRCLECOST_DEV_TOOLS=0)"
     want="$want without dev tools"
   fi
   if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

@@ -522,7 +522,11 @@ def bootstrap_tree(tmp_path: Path) -> Path:
     venv_bin = root / ".venv" / "bin"
     venv_bin.mkdir(parents=True)
     (venv_bin / "python").symlink_to("/usr/bin/python3")
-    stamp = hashlib.sha256((root / "pyproject.toml").read_bytes()).hexdigest()
+    # As the bootstrap stamps it: pyproject.toml, emulator/pyproject.toml (absent here) and the
+    # build backend, in that order.
+    stamp = hashlib.sha256(
+        (root / "pyproject.toml").read_bytes() + (root / ".ci" / "build_backend.py").read_bytes()
+    ).hexdigest()
     (root / ".venv" / ".circlecost-installed").write_text(stamp + "\n")
     return root
 
