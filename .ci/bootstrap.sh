@@ -47,7 +47,11 @@ ensure_venv() {
   local stamp=$VENV/.circlecost-installed want extras="[dev]" what="circlecost, its emulator and dev tools"
   local -a emulator=()
   [ -f "$ROOT/emulator/pyproject.toml" ] && emulator=(-e "$ROOT/emulator")
-  want=$(cat "$ROOT/pyproject.toml" "$ROOT"/emulator/pyproject.toml "$ROOT/.ci/build_backend.py" 2>/dev/null | sha256sum | cut -d' ' -f1)
+  # The files that decide what pip installs; emulator/ may be absent (a trimmed copy of the project).
+  local -a inputs=("$ROOT/pyproject.toml")
+  [ -f "$ROOT/emulator/pyproject.toml" ] && inputs+=("$ROOT/emulator/pyproject.toml")
+  inputs+=("$ROOT/.ci/build_backend.py")
+  want=$(cat "${inputs[@]}" | sha256sum | cut -d' ' -f1)
   if [ "$DEV_TOOLS" = 0 ]; then
     extras=""; emulator=(); what="circlecost without its dev tools or emulator (CIRCLECOST_DEV_TOOLS=0)"
     want="$want without dev tools"
