@@ -31,11 +31,11 @@ test-random: bootstrap ## the whole suite in a random order (SEED=n repeats an o
 lint: bootstrap ## ruff lint and format check
 	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-typecheck: bootstrap ## mypy (strict for provider/, policies/ and emulator/, relaxed for tests/)
+typecheck: bootstrap ## mypy (strict for provider/, policies/ and emulator/, relaxed for tests/ and bench/)
 	@links=$$(bash .ci/mypy-path.sh) && MYPYPATH=$$links:emulator \
-	  $(VENV)/bin/mypy $$links/circlecost emulator/circlecost_emulator tests __main__.py
+	  $(VENV)/bin/mypy $$links/circlecost emulator/circlecost_emulator tests bench __main__.py
 
 check: lint typecheck test ## ruff, mypy and the tests (what CI runs)
 
 bench: bootstrap ## benchmarks: import speed and memory, report speed, each against a baseline
-	@$(PY) -m tests.bench
+	@$(PY) -m bench.import_bench

@@ -6,7 +6,6 @@ pure functions; this file only adapts Pulumi's validation arguments to them.
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import date
 from typing import Any
@@ -24,19 +23,20 @@ from pulumi_policy import (
 
 from circlecost.models import camel_case_inputs
 from circlecost.policies import rules
+from circlecost.vocabulary import INTEGRATION_TYPE
 
 
 def today() -> date:
     """Today on circlecost's clock: the one the provider reads, so both agree on expiry."""
-    from circlecost.service import clock_from_environment  # only where a rule needs the date
+    from circlecost.settings import read_sources  # only where a rule needs the date
 
-    return clock_from_environment()().date()
+    return read_sources().clock()().date()
 
 
 def integration_inputs(args: ResourceValidationArgs) -> dict[str, Any] | None:
     """An Integration's inputs, with camelCase names however they were spelt (a program from
     before the rename sent snake_case ones)."""
-    if args.resource_type != rules.INTEGRATION_TYPE:
+    if args.resource_type != INTEGRATION_TYPE:
         return None
     return camel_case_inputs(dict(args.props))
 
@@ -45,7 +45,7 @@ def check_dedicated_tokens(args: StackValidationArgs, report: ReportViolation) -
     uses = [
         rules.TokenUse(resource=resource.name, token=str(resource.props.get("token") or ""))
         for resource in args.resources
-        if resource.resource_type == rules.INTEGRATION_TYPE
+        if resource.resource_type == INTEGRATION_TYPE
     ]
     for message in rules.shared_tokens(uses):
         report(message, None)
@@ -75,9 +75,13 @@ def check_owner_role(args: ResourceValidationArgs, report: ReportViolation) -> N
     props = integration_inputs(args)
     if props is None:
         return
-    actor = props.get("actor") or os.environ.get("CIRCLECOST_ACTOR")
-    store = props.get("store") or os.environ.get("CIRCLECOST_STORE")
-    verdict = rules.owner_role(actor, lambda who: read_roles(store, who))
+    # The program put its stack config into the inputs; the environment fills what it left out.
+    from circlecost.settings import read_sources
+
+    sources = read_sources({"actor": props.get("actor"), "store": props.get("store")})
+    verdict = rules.owner_role(
+        sources.actor, lambda who: read_roles(sources.store, who, sources.store_data_path)
+    )
     if verdict.store_unreadable and args.get_config().get("unreadable_store") == "warn":
         sys.stderr.write(f"warning: {verdict.messages[0]}\n")
         return
@@ -85,11 +89,11 @@ def check_owner_role(args: ResourceValidationArgs, report: ReportViolation) -> N
         report(message, None)
 
 
-def read_roles(store: str | None, actor: str) -> list[str] | None:
+def read_roles(store: str | None, actor: str, data_path: str | None) -> list[str] | None:
     """The actor's roles from the store's registry, read only; None for a store not made yet."""
     from circlecost.access import roles_for_policy
 
-    roles: list[str] | None = roles_for_policy(store, actor)
+    roles: list[str] | None = roles_for_policy(store, actor, data_path)
     return roles
 
 

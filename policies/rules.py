@@ -9,21 +9,15 @@ tokens are compared through their fingerprints.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-INTEGRATION_TYPE = "pulumi-python:dynamic/circlecost:Integration"
-OWNER_ROLES = ("Organization Owner", "Integration Owner")
+from circlecost.vocabulary import INTEGRATION_CHANGERS, token_fingerprint
+
 MAX_SANE_PRICE = Decimal("0.01")
 LIST_PRICE = Decimal("0.0006")
-
-
-def fingerprint(token: str) -> str:
-    """The same short, safe-to-show fingerprint the provider records for a token."""
-    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -44,7 +38,7 @@ def shared_tokens(uses: Iterable[TokenUse]) -> list[str]:
     users: dict[str, set[str]] = {}
     for use in uses:
         if use.token:
-            users.setdefault(fingerprint(use.token), set()).add(use.resource)
+            users.setdefault(token_fingerprint(use.token), set()).add(use.resource)
     shared = sorted((sorted(names), key) for key, names in users.items() if len(names) > 1)
     return [
         f"Integrations {quoted_list(names)} use the same CircleCI token ({key}). Give each "
@@ -143,7 +137,7 @@ def owner_role(actor: str | None, roles_of: RoleLookup) -> RoleVerdict:
             ],
             store_unreadable=True,
         )
-    if roles is None or any(role in OWNER_ROLES for role in roles):
+    if roles is None or any(role in INTEGRATION_CHANGERS for role in roles):
         return RoleVerdict([])
     held = f"holds {', '.join(sorted(roles))}" if roles else "holds no role"
     return RoleVerdict(

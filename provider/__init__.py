@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from circlecost.errors import CirclecostError
     from circlecost.resources import Integration, Workspace, WorkspaceBinding
-    from circlecost.service import Settings
+    from circlecost.settings import Settings
 
 __version__ = "0.1.0"
 
@@ -26,7 +26,7 @@ _PUBLIC = {
     "Integration": "circlecost.resources",
     "Workspace": "circlecost.resources",
     "WorkspaceBinding": "circlecost.resources",
-    "Settings": "circlecost.service",
+    "Settings": "circlecost.settings",
     "CirclecostError": "circlecost.errors",
 }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from circlecost.engine import SharedStore, parse_location
-from circlecost.service import DEFAULT_STORE
+from circlecost.settings import DEFAULT_STORE
 from circlecost.store import Store
 
 

@@ -14,7 +14,6 @@ The facts this module relies on are in the shared "CircleCI API v2" notes. Three
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import ipaddress
 import logging
 import math
@@ -42,37 +41,38 @@ from pydantic import (
     field_validator,
 )
 
+from circlecost.errors import CirclecostError
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_RETRY_POLICY",
     "DEFAULT_TIMEOUT",
-    "AccessDenied",
-    "BadRequest",
+    "AccessDeniedError",
+    "BadRequestError",
     "CircleCIClient",
     "CircleCIConnectionError",
     "CircleCIError",
     "CircleCIStatusError",
-    "CircleCITimeout",
+    "CircleCITimeoutError",
     "CircleCITransportError",
     "Collaboration",
-    "DownloadLinkExpired",
-    "InvalidToken",
-    "NotFound",
+    "DownloadLinkExpiredError",
+    "InvalidTokenError",
+    "NotFoundError",
     "NotGzipError",
     "Organization",
     "RateLimitInfo",
-    "RateLimited",
+    "RateLimitedError",
     "RetryPolicy",
     "ServerError",
-    "UnexpectedResponse",
-    "UnsafeDownloadURL",
+    "UnexpectedResponseError",
+    "UnsafeDownloadURLError",
     "UsageExportJob",
     "UsageExportState",
     "User",
     "check_base_url",
     "parse_rate_limit_headers",
     "parse_retry_after",
-    "token_fingerprint",
 ]
 
 logger = logging.getLogger("circlecost.circleci")
@@ -91,11 +91,6 @@ _DELAY_SECONDS: Final = re.compile(r"\d+(\.\d+)?")
 _RATE_LIMIT_PREFIXES: Final = ("RateLimit-", "X-RateLimit-")
 
 _T = TypeVar("_T")
-
-
-def token_fingerprint(token: str) -> str:
-    """Identify a token without revealing it: 'sha256:' and 16 hex digits of its SHA-256."""
-    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,8 +203,8 @@ def _highest(values: Sequence[float | None]) -> float | None:
 # ---------------------------------------------------------------------------------------------
 
 
-class CircleCIError(Exception):
-    """Base of every error this client raises."""
+class CircleCIError(CirclecostError):
+    """Base of every error this client raises; its message already says what to do."""
 
 
 class CircleCIStatusError(CircleCIError):
@@ -218,7 +213,7 @@ class CircleCIStatusError(CircleCIError):
     The httpx response is deliberately not kept: its request still holds the token header.
     """
 
-    hint: ClassVar[str] = "Check the request; retry later if the problem persists."
+    default_hint: ClassVar[str] = "Check the request; retry later if the problem persists."
 
     def __init__(
         self,
@@ -235,36 +230,45 @@ class CircleCIStatusError(CircleCIError):
         self.circleci_message = circleci_message
         said = f": {circleci_message.rstrip('.')}" if circleci_message else ""
         super().__init__(
-            f"CircleCI {method} {path} failed with HTTP {status_code}{said}. {hint or self.hint}"
+            f"CircleCI {method} {path} failed with HTTP {status_code}{said}",
+            hint=hint or self.default_hint,
         )
 
+    def __str__(self) -> str:
+        # The hint is a sentence of its own (and logs have always read it so).
+        return f"{self.message}. {self.hint}"
 
-class BadRequest(CircleCIStatusError):
-    hint = (
+
+class BadRequestError(CircleCIStatusError):
+    default_hint = (
         "CircleCI rejected the request body; for a usage export check that the window is at most "
         "31 days, starts no more than a year ago and does not end in the future."
     )
 
 
-class InvalidToken(CircleCIStatusError):
-    hint = (
+class InvalidTokenError(CircleCIStatusError):
+    default_hint = (
         "The CircleCI token is invalid, expired, or not a personal API token (project tokens and "
         "tokens made before 2023-06-23 do not work on API v2); create a new personal API token."
     )
 
 
-class AccessDenied(CircleCIStatusError):
-    hint = "The token's user lacks access to this resource; use a token of a user who has it."
+class AccessDeniedError(CircleCIStatusError):
+    default_hint = (
+        "The token's user lacks access to this resource; use a token of a user who has it."
+    )
 
 
-class NotFound(CircleCIStatusError):
-    hint = "Nothing exists at this id or slug; check it for typos."
+class NotFoundError(CircleCIStatusError):
+    default_hint = "Nothing exists at this id or slug; check it for typos."
 
 
-class RateLimited(CircleCIStatusError):
+class RateLimitedError(CircleCIStatusError):
     """HTTP 429. `retry_after` is in seconds when CircleCI said how long to wait."""
 
-    hint = "CircleCI's rate limit was hit (usage exports allow 10 calls per hour); retry later."
+    default_hint = (
+        "CircleCI's rate limit was hit (usage exports allow 10 calls per hour); retry later."
+    )
 
     def __init__(
         self,
@@ -292,11 +296,13 @@ class RateLimited(CircleCIStatusError):
 
 
 class ServerError(CircleCIStatusError):
-    hint = "CircleCI had a server error; retry later and check https://status.circleci.com."
+    default_hint = "CircleCI had a server error; retry later and check https://status.circleci.com."
 
 
-class DownloadLinkExpired(CircleCIStatusError):
-    hint = "The pre-signed download link has expired; GET the usage export job for fresh links."
+class DownloadLinkExpiredError(CircleCIStatusError):
+    default_hint = (
+        "The pre-signed download link has expired; GET the usage export job for fresh links."
+    )
 
 
 class CircleCITransportError(CircleCIError):
@@ -313,15 +319,15 @@ class CircleCIConnectionError(CircleCITransportError):
     pass
 
 
-class CircleCITimeout(CircleCITransportError):
+class CircleCITimeoutError(CircleCITransportError):
     pass
 
 
-class UnexpectedResponse(CircleCIError):
+class UnexpectedResponseError(CircleCIError):
     """A success response whose body does not have the documented shape."""
 
 
-class UnsafeDownloadURL(CircleCIError):
+class UnsafeDownloadURLError(CircleCIError):
     """A download link that is not https to a public host.
 
     Loopback links are allowed when the client has `allow_insecure_loopback_downloads`.
@@ -333,11 +339,11 @@ class NotGzipError(CircleCIError):
 
 
 _ERROR_BY_STATUS: Final[dict[int, type[CircleCIStatusError]]] = {
-    400: BadRequest,
-    401: InvalidToken,
-    403: AccessDenied,
-    404: NotFound,
-    429: RateLimited,
+    400: BadRequestError,
+    401: InvalidTokenError,
+    403: AccessDeniedError,
+    404: NotFoundError,
+    429: RateLimitedError,
 }
 
 # These exceptions are raised before any byte of the request is written.
@@ -576,7 +582,7 @@ class CircleCIClient:
             "Check the network, proxy and base URL, then retry."
         )
         logger.debug("CircleCI %s %s failed: %s", method, path, type(err).__name__)
-        error_class = CircleCITimeout if timed_out else CircleCIConnectionError
+        error_class = CircleCITimeoutError if timed_out else CircleCIConnectionError
         return error_class(message, method=method, path=path, request_never_sent=never_sent)
 
     def _status_error(
@@ -592,7 +598,7 @@ class CircleCIClient:
         error_class = ServerError if status >= 500 else _ERROR_BY_STATUS.get(status)
         if usage_export_org_id is not None and status in (403, 404):
             # CircleCI's answer to a non-admin is not documented as 403 or 404, so both mean this.
-            error_class = AccessDenied
+            error_class = AccessDeniedError
             hint = _not_admin_hint(usage_export_org_id, job_id)
         return _status_error_from(
             error_class or CircleCIStatusError,
@@ -606,14 +612,18 @@ class CircleCIClient:
     def _download_status_error(self, response: httpx.Response, shown: str) -> CircleCIStatusError:
         status = response.status_code
         if status == 403:
-            error_class: type[CircleCIStatusError] = DownloadLinkExpired
+            error_class: type[CircleCIStatusError] = DownloadLinkExpiredError
         elif status >= 500:
             error_class = ServerError
         elif status == 429:
-            error_class = RateLimited
+            error_class = RateLimitedError
         else:
             error_class = CircleCIStatusError
-        hint = None if error_class is not CircleCIStatusError else DownloadLinkExpired.hint
+        hint = (
+            None
+            if error_class is not CircleCIStatusError
+            else DownloadLinkExpiredError.default_hint
+        )
         # The body is the storage host's XML, not a CircleCI message; it is not worth reading.
         return _status_error_from(
             error_class, response, "GET", shown, hint=hint, circleci_message=""
@@ -652,7 +662,7 @@ class CircleCIClient:
             return backoff if idempotent or error.request_never_sent else None
         if not idempotent:
             return None
-        if isinstance(error, RateLimited):
+        if isinstance(error, RateLimitedError):
             if error.retry_after is None:
                 return backoff
             return error.retry_after if error.retry_after <= self._retry.max_retry_after else None
@@ -670,10 +680,12 @@ class CircleCIClient:
             parsed = httpx.URL(url)
         except httpx.InvalidURL:
             # The parser's message would repeat the link's signature, so it is not chained.
-            raise UnsafeDownloadURL(f"Refusing download link {shown}: not a valid URL.") from None
+            raise UnsafeDownloadURLError(
+                f"Refusing download link {shown}: not a valid URL."
+            ) from None
         reason = _download_url_problem(parsed, self._allow_insecure_loopback_downloads)
         if reason is not None:
-            raise UnsafeDownloadURL(
+            raise UnsafeDownloadURLError(
                 f"Refusing download link {_without_query(parsed)}: {reason}. Usage export links "
                 "must be https to a public host; GET the job again, and report the link if it "
                 "persists."
@@ -741,8 +753,8 @@ def _status_error_from(
     hint: str | None,
     circleci_message: str,
 ) -> CircleCIStatusError:
-    if issubclass(error_class, RateLimited):
-        return RateLimited(
+    if issubclass(error_class, RateLimitedError):
+        return RateLimitedError(
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
             rate_limit=parse_rate_limit_headers(response.headers),
             status_code=response.status_code,
@@ -791,7 +803,7 @@ def _parse(adapter: TypeAdapter[_T], response: httpx.Response, method: str, path
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors()
         )
-        raise UnexpectedResponse(
+        raise UnexpectedResponseError(
             f"CircleCI {method} {path} returned an unexpected body ({problems}). The API may have "
             "changed; report this with the circlecost version."
         ) from None

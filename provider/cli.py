@@ -23,10 +23,11 @@ from typing import Any, NoReturn
 import click
 
 from circlecost import service
-from circlecost.engine import data_path_from_env, parse_location
 from circlecost.errors import CirclecostError
-from circlecost.importer import ImportReport, Status, TokenRejected
+from circlecost.importer import ImportReport, TokenRejectedError
+from circlecost.settings import Settings, read_sources
 from circlecost.store import Integration, Store
+from circlecost.vocabulary import Status
 
 EPILOG_STORE = "The store is --store, else CIRCLECOST_STORE, else .circlecost/costs.duckdb."
 # CircleCI's usage export quota refills over an hour: one full cycle fits in the default wait.
@@ -55,11 +56,11 @@ MIN_ID_PREFIX = 4
 class Context:
     def __init__(self, store: str | None, actor: str | None, debug: bool) -> None:
         self.debug = debug
-        self.store_setting = store
-        self.settings = service.Settings.from_environment(
-            store_location=parse_location(store, data_path_from_env()) if store else None,
-            actor=actor,
-            process_kind="circlecost " + (click.get_current_context().invoked_subcommand or ""),
+        sources = read_sources(flags={"store": store, "actor": actor})
+        self.store_setting = sources.store
+        self.data_path = sources.store_data_path
+        self.settings = sources.settings(
+            "circlecost " + (click.get_current_context().invoked_subcommand or "")
         )
 
 
@@ -79,7 +80,7 @@ def fail(error: CirclecostError, debug: bool) -> NoReturn:
 def cli_hint(error: CirclecostError) -> str:
     """The error's hint in the CLI's words: its flags and variables, not the stack config that
     `pulumi config set` writes, and a new token in CIRCLECI_TOKEN, not in the stack."""
-    if isinstance(error, TokenRejected):
+    if isinstance(error, TokenRejectedError):
         return NEW_TOKEN_HINT
     hint = error.hint
 
@@ -108,12 +109,12 @@ class ExplainingGroup(click.Group):
 @click.group(cls=ExplainingGroup, epilog=EPILOG_STORE)
 @click.option(
     "--store",
-    envvar="CIRCLECOST_STORE",
     help="The cost store: a DuckDB file's path, or ducklake:postgres:<libpq string> for a "
-    "shared store (its data path from CIRCLECOST_STORE_DATA_PATH).",
+    "shared store (its data path from CIRCLECOST_STORE_DATA_PATH). Default: CIRCLECOST_STORE, "
+    "else .circlecost/costs.duckdb.",
 )
 @click.option(
-    "--actor", envvar="CIRCLECOST_ACTOR", help="Who acts (checked against roles, audited)."
+    "--actor", help="Who acts (checked against roles, audited). Default: CIRCLECOST_ACTOR."
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.pass_context
@@ -178,7 +179,7 @@ class ImportProgress:
 
 
 def require_stable(
-    settings: service.Settings,
+    settings: Settings,
     outputs: dict[str, Any],
     report: ImportReport | None,
     budget: timedelta,
@@ -203,7 +204,7 @@ def require_stable(
     )
 
 
-def refused_link_hint(settings: service.Settings) -> str:
+def refused_link_hint(settings: Settings) -> str:
     if not settings.allow_loopback_downloads:
         return (
             "links to this machine, such as the emulator's, need "
@@ -402,7 +403,7 @@ def integrations_remove(context: Context, integration_id: str) -> None:
     click.echo(f"removed {record.id} ({name}) and purged its costs")
 
 
-def existing_store(settings: service.Settings) -> Store:
+def existing_store(settings: Settings) -> Store:
     """The store for reading; a missing one is an error that says where the CLI looked."""
     store = settings.reader()
     if store.shared is None and not store.path.exists():
@@ -416,7 +417,7 @@ def existing_store(settings: service.Settings) -> Store:
     return store
 
 
-def status_rows(settings: service.Settings) -> list[dict[str, Any]]:
+def status_rows(settings: Settings) -> list[dict[str, Any]]:
     store = existing_store(settings)
     return [
         {"id": record.id, **service.integration_outputs(store, record.id)}
@@ -625,8 +626,8 @@ def store_group() -> None:
 
 DATA_PATH_OPTION = click.option(
     "--data-path",
-    envvar="CIRCLECOST_STORE_DATA_PATH",
-    help="Where a shared store keeps its Parquet data: a directory or s3://bucket/prefix/.",
+    help="Where a shared store keeps its Parquet data: a directory or s3://bucket/prefix/ "
+    "(default: CIRCLECOST_STORE_DATA_PATH).",
 )
 
 
@@ -646,7 +647,9 @@ def store_init(context: Context, owner: str, data_path: str | None) -> None:
       circlecost --store 'ducklake:postgres:host=db.internal dbname=circlecost user=ci' \\
         store init --owner ana --data-path s3://team-costs/circlecost/
     """
-    store = service.store_at(context.store_setting, data_path, context.settings)
+    store = service.store_at(
+        context.store_setting, data_path or context.data_path, context.settings
+    )
     created = store.initialize(owner)
     verb = "created" if created else "already exists:"
     click.echo(f"{verb} {store.name} (store {store.identity()})")
@@ -671,7 +674,9 @@ def store_copy(context: Context, source: str, target: str | None, data_path: str
         --to 'ducklake:postgres:host=db.internal dbname=circlecost user=ci' \\
         --data-path s3://team-costs/circlecost/
     """
-    into = service.store_at(target or context.store_setting, data_path, context.settings)
+    into = service.store_at(
+        target or context.store_setting, data_path or context.data_path, context.settings
+    )
     counts = into.copy_from(service.store_at(source, None, context.settings))
     for table, rows in counts.items():
         click.echo(f"{table}\t{rows}")

@@ -480,7 +480,7 @@ def _summarize(con: duckdb.DuckDBPyConnection, target: Target, slow_rows: int) -
 # --- the slow path ----------------------------------------------------------------------------
 
 
-class Unfinished(ValueError):
+class UnfinishedFieldError(ValueError):
     """The text ends inside a quoted field or right after an escaping backslash."""
 
 
@@ -498,13 +498,17 @@ def split_fields(text: str) -> list[str | None]:
         if piece.startswith('"'):
             while piece.count('"') % 2 or len(piece) == 1:
                 if index == len(pieces):
-                    raise Unfinished(f"field {len(fields) + 1} opens a quote that is never closed")
+                    raise UnfinishedFieldError(
+                        f"field {len(fields) + 1} opens a quote that is never closed"
+                    )
                 piece, index = piece + "," + pieces[index], index + 1
             fields.append(_unquote(piece, len(fields) + 1))
         elif "\\" in piece:
             while _escapes_next(piece):
                 if index == len(pieces):
-                    raise Unfinished(f"field {len(fields) + 1} ends with a lone backslash")
+                    raise UnfinishedFieldError(
+                        f"field {len(fields) + 1} ends with a lone backslash"
+                    )
                 piece, index = piece + "," + pieces[index], index + 1
             fields.append(_unescape(piece))
         else:
@@ -547,7 +551,7 @@ def parse_pending(parts: Sequence[Part], pending: Iterable[tuple[int, int, str]]
             try:
                 fields = split_fields(text)
                 break
-            except Unfinished as err:
+            except UnfinishedFieldError as err:
                 if index == len(lines) or lines[index][:2] != (number, lines[index - 1][1] + 1):
                     raise CsvFormatError(by_number[number].path, first_line, str(err)) from None
                 text, index = text + "\n" + lines[index][2], index + 1

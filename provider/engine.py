@@ -34,8 +34,7 @@ __all__ = [
     "LAKE_PREFIX",
     "CatalogNotCreated",
     "SharedStore",
-    "StoreUnreachable",
-    "data_path_from_env",
+    "StoreUnreachableError",
     "is_commit_conflict",
     "lake_connection",
     "parse_location",
@@ -58,11 +57,11 @@ _PASSWORD_RE: Final = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECAS
 _URL_PASSWORD_RE: Final = re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@")
 
 
-class StoreUnreachable(CirclecostError):
+class StoreUnreachableError(CirclecostError):
     """The shared store's catalog or data could not be reached or used."""
 
 
-class CatalogNotCreated(StoreUnreachable):
+class CatalogNotCreated(StoreUnreachableError):
     """The catalog database holds no DuckLake (and no data path was given to make one)."""
 
 
@@ -122,10 +121,6 @@ def _clean_data_path(data_path: str | None) -> str | None:
         return data_path if data_path.endswith("/") else data_path + "/"
     folder = Path(data_path).expanduser().absolute()
     return str(folder) + "/"
-
-
-def data_path_from_env() -> str | None:
-    return os.environ.get("CIRCLECOST_STORE_DATA_PATH") or None
 
 
 def redact(text: str) -> str:
@@ -211,7 +206,7 @@ def extension_file(name: str) -> Path:
         if candidate.is_file():
             return candidate
     distribution = package.replace("_", "-")
-    raise StoreUnreachable(
+    raise StoreUnreachableError(
         f"the DuckDB extension {name} for DuckDB {DUCKDB_VERSION} is not installed",
         hint=f"pip install {distribution}=={DUCKDB_VERSION} (circlecost never downloads "
         "extensions at run time); `make bootstrap` installs it",
@@ -220,7 +215,7 @@ def extension_file(name: str) -> Path:
 
 def _require_pinned_duckdb() -> None:
     if duckdb.__version__ != DUCKDB_VERSION:
-        raise StoreUnreachable(
+        raise StoreUnreachableError(
             f"a shared store needs DuckDB {DUCKDB_VERSION}; this environment has "
             f"{duckdb.__version__}, which refuses the pinned DuckLake extension files",
             hint=f"pip install duckdb=={DUCKDB_VERSION}",
@@ -252,7 +247,7 @@ def _create_s3_secret(database: duckdb.DuckDBPyConnection) -> None:
     database.execute(f"CREATE SECRET circlecost_s3 ({', '.join(options)})")
 
 
-def unreachable(store: SharedStore, err: duckdb.Error) -> StoreUnreachable:
+def unreachable(store: SharedStore, err: duckdb.Error) -> StoreUnreachableError:
     """What went wrong reaching a shared store, in words, with what to do; never a password."""
     text = redact(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
     lowered = str(err).lower()
@@ -263,37 +258,37 @@ def unreachable(store: SharedStore, err: duckdb.Error) -> StoreUnreachable:
             "(PATH: a directory or s3://bucket/prefix/ for its data)",
         )
     if "password authentication failed" in lowered or "no password supplied" in lowered:
-        return StoreUnreachable(
+        return StoreUnreachableError(
             f"PostgreSQL refused the login to the catalog of {store.name} ({text})",
             hint="check the user in the connection string and PGPASSWORD (or PGPASSFILE)",
         )
     if "does not exist" in lowered and "database" in lowered:
-        return StoreUnreachable(
+        return StoreUnreachableError(
             f"the catalog database of {store.name} does not exist ({text})",
             hint="create it (createdb NAME), then run `circlecost store init --owner NAME`",
         )
     if "connection refused" in lowered or "could not connect" in lowered or "timeout" in lowered:
-        return StoreUnreachable(
+        return StoreUnreachableError(
             f"cannot reach the PostgreSQL catalog of {store.name} ({text})",
             hint="check host and port in the connection string and that the server is up",
         )
     if "could not translate host name" in lowered:
-        return StoreUnreachable(
+        return StoreUnreachableError(
             f"the catalog host of {store.name} is unknown ({text})",
             hint="check the host in the connection string",
         )
     if store.data_path and ("permission denied" in lowered or "cannot open" in lowered):
-        return StoreUnreachable(
+        return StoreUnreachableError(
             f"the data path {store.data_path} of {store.name} is not writable ({text})",
             hint="give the CI user write access to it, or set CIRCLECOST_STORE_DATA_PATH",
         )
     if store.on_s3 and ("http" in lowered or "s3" in lowered):
-        return StoreUnreachable(
+        return StoreUnreachableError(
             f"the data path {store.data_path} of {store.name} cannot be used ({text})",
             hint="check the bucket and the AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
             "AWS_REGION and AWS_ENDPOINT_URL variables",
         )
-    return StoreUnreachable(
+    return StoreUnreachableError(
         f"the shared store {store.name} failed: {text}",
         hint="check the catalog connection string and the data path, then retry",
     )

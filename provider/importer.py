@@ -29,21 +29,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from circlecost import faultpoints
 from circlecost.circleci import (
-    AccessDenied,
-    BadRequest,
+    AccessDeniedError,
+    BadRequestError,
     CircleCIClient,
     CircleCIError,
-    DownloadLinkExpired,
-    InvalidToken,
+    DownloadLinkExpiredError,
+    InvalidTokenError,
     NotGzipError,
-    RateLimited,
-    UnsafeDownloadURL,
+    RateLimitedError,
+    UnsafeDownloadURLError,
     UsageExportJob,
 )
 from circlecost.errors import CirclecostError
 from circlecost.store import Store, WindowTask
+from circlecost.vocabulary import Status
 from circlecost.windows import Window
 
 log = logging.getLogger("circlecost.importer")
@@ -72,14 +72,7 @@ class ImportSettings:
     retry_failed_window_after: timedelta = timedelta(minutes=5)
 
 
-class Status:
-    IMPORTING = "Importing"
-    STABLE = "Stable"
-    WARNING = "Warning"
-    ERROR = "Error"
-
-
-class ImportStopped(CirclecostError):
+class ImportStoppedError(CirclecostError):
     """CircleCI refused the integration itself (token or admin rights): retrying cannot help."""
 
     def __init__(self, message: str, *, hint: str, status: str = Status.ERROR) -> None:
@@ -87,11 +80,11 @@ class ImportStopped(CirclecostError):
         self.status = status
 
 
-class TokenRejected(ImportStopped):
+class TokenRejectedError(ImportStoppedError):
     """HTTP 401: the token is invalid, expired or revoked."""
 
 
-class NotAnAdmin(ImportStopped):
+class NotAnAdminError(ImportStoppedError):
     """HTTP 403 or 404 on a usage export: the token's user is no admin of the organization."""
 
 
@@ -182,7 +175,7 @@ class Importer:
             for task in self.store.open_windows(self.integration_id):
                 outcome.open_at_start.append(task.window)
                 self.advance(task, outcome)
-        except ImportStopped as stop:
+        except ImportStoppedError as stop:
             self.store.set_import_status(self.integration_id, stop.status, str(stop))
             raise
         return outcome
@@ -290,12 +283,12 @@ class Importer:
             job = self.client.create_usage_export_job(
                 self.org_id, task.window.start, task.window.end
             )
-        except (InvalidToken, AccessDenied) as err:
+        except (InvalidTokenError, AccessDeniedError) as err:
             raise stopped_by(err, self.org_id) from None
-        except RateLimited as err:
+        except RateLimitedError as err:
             self.rate_limited(err, outcome)
             return False
-        except BadRequest as err:
+        except BadRequestError as err:
             self.give_up(task, outcome, f"CircleCI refused {task.window}: {err.circleci_message}")
             return False
         except CircleCIError as err:
@@ -303,7 +296,7 @@ class Importer:
             return False
         now = self.clock()
         self.store.record_job(self.integration_id, task.window, job.usage_export_job_id, now)
-        faultpoints.reached("after_job_recorded")
+        self.store.crash_hook("after_job_recorded")
         self.store.update_job(
             job.usage_export_job_id, job.state, now, now + self.settings.first_poll_after
         )
@@ -319,9 +312,9 @@ class Importer:
             return None
         try:
             return self.client.get_usage_export_job(self.org_id, task.job_id)
-        except (InvalidToken, AccessDenied) as err:
+        except (InvalidTokenError, AccessDeniedError) as err:
             raise stopped_by(err, self.org_id) from None
-        except RateLimited as err:
+        except RateLimitedError as err:
             self.rate_limited(err, outcome)
         except CircleCIError as err:
             next_poll = self.clock() + self.settings.poll_every
@@ -336,18 +329,18 @@ class Importer:
         with tempfile.TemporaryDirectory(prefix="circlecost-parts-") as folder:
             try:
                 parts = self.download(job, Path(folder))
-            except DownloadLinkExpired:
+            except DownloadLinkExpiredError:
                 # Fresh links need another GET; poll again as soon as the quota allows.
                 self.store.update_job(task.job_id, "completed", self.clock(), self.clock())
                 outcome.wait_until(self.clock(), f"fresh download links for {task.window}")
                 return
-            except UnsafeDownloadURL as err:
+            except UnsafeDownloadURLError as err:
                 self.link_refused(task, outcome, str(err))
                 return
             except (NotGzipError, CircleCIError) as err:
                 self.retry_later(task, outcome, f"downloading {task.window} failed: {err}")
                 return
-            faultpoints.reached("after_download")
+            self.store.crash_hook("after_download")
             try:
                 result = self.store.load_window(
                     self.integration_id, task.window, task.job_id, parts
@@ -400,7 +393,7 @@ class Importer:
         outcome.wait_until(next_free, f"CircleCI's {kind} quota ({per_hour}/hour) before {purpose}")
         return False
 
-    def rate_limited(self, err: RateLimited, outcome: StepOutcome) -> None:
+    def rate_limited(self, err: RateLimitedError, outcome: StepOutcome) -> None:
         # "Retry-After: 0" is an answer too; only a missing one means "guess". A second at
         # least keeps a server that always says 0 from being hammered in a tight loop.
         wait = DEFAULT_RETRY_AFTER if err.retry_after is None else max(err.retry_after, 1.0)
@@ -437,14 +430,14 @@ def claimant_gone(claimant: str) -> bool:
     return False
 
 
-def stopped_by(err: CircleCIError, org_id: str) -> ImportStopped:
-    if isinstance(err, InvalidToken):
-        return TokenRejected(
+def stopped_by(err: CircleCIError, org_id: str) -> ImportStoppedError:
+    if isinstance(err, InvalidTokenError):
+        return TokenRejectedError(
             "CircleCI rejected the token (401): it is invalid, expired or not a personal API token",
             hint="create a new personal API token in CircleCI, store it with "
             "`pulumi config set --secret`, then run `pulumi up`",
         )
-    return NotAnAdmin(
+    return NotAnAdminError(
         f"the token's user is not an admin of CircleCI organization {org_id} "
         "(or the organization id is wrong)",
         hint="use a token of an organization admin, and check the id in CircleCI "

@@ -12,7 +12,6 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, ClassVar, TypeVar, cast
 
 import pulumi
@@ -31,7 +30,6 @@ from pulumi.output import Unknown
 from pydantic import BaseModel, ValidationError
 
 from circlecost import service
-from circlecost.engine import data_path_from_env, parse_location
 from circlecost.errors import CirclecostError
 from circlecost.lifeline import end_with_pulumi_cli
 from circlecost.models import (
@@ -42,6 +40,7 @@ from circlecost.models import (
     camel_case_names,
     field_errors,
 )
+from circlecost.settings import CONFIG_KEYS, Settings, load_settings, read_sources
 
 # Pulumi's placeholder on the wire for a value not known until apply (a preview).
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -67,55 +66,29 @@ INTEGRATION_OUTPUTS = (
 # The settings read from stack config, `circlecost:<key>` (README "Settings" gives each one's
 # environment variable). The reference stack refuses other keys of the namespace, but for its
 # `integrations`, `workspaces` and token keys.
-SETTING_KEYS = (
-    "actor",
-    "store",
-    "storeDataPath",
-    "circleciUrl",
-    "allowLoopbackDownloads",
-    "createTimeoutSeconds",
-    "bindingTimeoutSeconds",
-)
+SETTING_KEYS = tuple(CONFIG_KEYS)
 
 
-def settings_from_config(config: Any) -> service.Settings:
-    """Stack config `circlecost:*` first, then CIRCLECOST_* variables, then defaults."""
-
-    def get(key: str) -> Any:
-        value = config.get(f"circlecost:{key}")
-        return None if value in (None, "") else value
-
-    loopback = get("allowLoopbackDownloads")
-    timeout = get("createTimeoutSeconds")
-    binding_timeout = get("bindingTimeoutSeconds")
-    return service.Settings.from_environment(
-        store_location=(
-            parse_location(get("store"), get("storeDataPath") or data_path_from_env())
-            if get("store")
-            else None
-        ),
-        circleci_url=get("circleciUrl"),
-        actor=get("actor"),
-        allow_loopback_downloads=str(loopback).lower() == "true" if loopback is not None else None,
-        create_timeout=timedelta(seconds=float(timeout)) if timeout else None,
-        binding_timeout=timedelta(seconds=float(binding_timeout)) if binding_timeout else None,
-        process_kind="pulumi up",
-    )
+def settings_from_config(config: Any) -> Settings:
+    """Stack config `circlecost:*` (the provider's configure request) over CIRCLECOST_*
+    variables over defaults."""
+    given = {key: config.get(f"circlecost:{key}") for key in CONFIG_KEYS}
+    return load_settings(given, process_kind="pulumi up")
 
 
 class CirclecostProvider(ResourceProvider):
     """Shared plumbing: settings from config, validation, readable failures."""
 
     inputs_model: ClassVar[type[BaseModel]]
-    _settings: service.Settings | None = None
+    _settings: Settings | None = None
 
     def configure(self, req: ConfigureRequest) -> None:
         end_with_pulumi_cli()  # in the provider process the CLI started
         self._settings = settings_from_config(req.config)
 
     @property
-    def settings(self) -> service.Settings:
-        return self._settings or service.Settings.from_environment(process_kind="pulumi up")
+    def settings(self) -> Settings:
+        return self._settings or load_settings(process_kind="pulumi up")
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validates the known inputs; an input not known until apply (a preview of a new
@@ -343,9 +316,10 @@ def camel_case_schedule(schedule: Any) -> Any:
 
 def context_inputs() -> dict[str, Any]:
     config = pulumi.Config("circlecost")
+    sources = read_sources({"actor": config.get("actor"), "store": config.get("store")})
     return {
-        "actor": config.get("actor") or os.environ.get("CIRCLECOST_ACTOR") or "",
-        "store": config.get("store") or os.environ.get("CIRCLECOST_STORE") or "",
+        "actor": sources.actor or "",
+        "store": sources.store or "",
         "stack": f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}",
     }
 

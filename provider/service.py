@@ -8,40 +8,31 @@ against the actor's role and written to the audit log without secret values.
 from __future__ import annotations
 
 import logging
-import math
-import os
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from circlecost.circleci import (
-    DEFAULT_BASE_URL,
-    DEFAULT_RETRY_POLICY,
-    AccessDenied,
-    CircleCIClient,
+    AccessDeniedError,
     CircleCIError,
-    InvalidToken,
-    NotFound,
-    check_base_url,
-    token_fingerprint,
+    InvalidTokenError,
+    NotFoundError,
 )
-from circlecost.engine import SharedStore, parse_location
+from circlecost.engine import parse_location
 from circlecost.errors import CirclecostError
 from circlecost.importer import (
     Importer,
     ImportReport,
-    ImportSettings,
-    ImportStopped,
-    Status,
-    TokenRejected,
+    ImportStoppedError,
+    TokenRejectedError,
 )
 from circlecost.models import IntegrationInputs, WorkspaceInputs
-from circlecost.store import Integration, Store, StoreConflict
+from circlecost.settings import Settings
+from circlecost.store import Integration, Store, StoreConflictError
+from circlecost.vocabulary import INTEGRATION_CHANGERS, Role, Status, token_fingerprint
 from circlecost.windows import backfill_windows, earliest_start, refresh_windows
 
 log = logging.getLogger("circlecost.service")
@@ -49,172 +40,9 @@ log = logging.getLogger("circlecost.service")
 # Hears each import report, with the organization's name, while someone waits for the import.
 ImportWatch = Callable[[str, ImportReport], None]
 
-ORGANIZATION_OWNER = "Organization Owner"
-INTEGRATION_OWNER = "Integration Owner"
-EDITOR = "Editor"
-VIEWER = "Viewer"
-ROLES = (ORGANIZATION_OWNER, INTEGRATION_OWNER, EDITOR, VIEWER)
-INTEGRATION_CHANGERS = (ORGANIZATION_OWNER, INTEGRATION_OWNER)
-DEFAULT_STORE = Path(".circlecost") / "costs.duckdb"
-REFRESH_INTERVAL = timedelta(hours=24)
-DEFAULT_LOCK_TIMEOUT_SECONDS = 10.0
 # The longest Retry-After the client waits out inside one request during an import; longer
 # waits are the engine's, which reports them and keeps to its time budget.
 CLIENT_WAIT_AT_MOST = timedelta(minutes=1)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-# Moves circlecost's clock (the provider's and the policy pack's), so that the demo and the
-# tests can run circlecost at the emulator's time, e.g. a day later to exercise the daily refresh.
-CLOCK_OFFSET_VARIABLE = "CIRCLECOST_CLOCK_OFFSET_SECONDS"
-
-
-def clock_from_environment() -> Callable[[], datetime]:
-    """UTC now, moved by CIRCLECOST_CLOCK_OFFSET_SECONDS when that is set."""
-    if not os.environ.get(CLOCK_OFFSET_VARIABLE):
-        return utc_now
-    offset = timedelta(seconds=env_number(CLOCK_OFFSET_VARIABLE, allow_negative=True))
-    return lambda: utc_now() + offset
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Where circlecost works and who acts. Built from stack config or the environment."""
-
-    # An embedded store's file, or a shared store (`ducklake:postgres:...`, see circlecost.engine).
-    store_location: Path | SharedStore = DEFAULT_STORE
-    circleci_url: str = DEFAULT_BASE_URL
-    actor: str | None = None
-    allow_loopback_downloads: bool = False
-    process_kind: str = "circlecost"
-    create_timeout: timedelta = timedelta(minutes=10)
-    binding_timeout: timedelta = timedelta(minutes=2)
-    refresh_interval: timedelta = REFRESH_INTERVAL
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_SECONDS
-    imports: ImportSettings = field(default_factory=ImportSettings)
-    clock: Callable[[], datetime] = utc_now
-    sleep: Callable[[float], None] = time.sleep
-
-    @classmethod
-    def from_environment(cls, **overrides: Any) -> Settings:
-        """Defaults, then CIRCLECOST_* / CIRCLECI_URL variables, then explicit overrides."""
-        env = os.environ
-        values: dict[str, Any] = {}
-        if env.get("CIRCLECOST_STORE"):
-            values["store_location"] = parse_location(
-                env["CIRCLECOST_STORE"], env.get("CIRCLECOST_STORE_DATA_PATH")
-            )
-        if env.get("CIRCLECI_URL"):
-            values["circleci_url"] = env["CIRCLECI_URL"]
-        if env.get("CIRCLECOST_ACTOR"):
-            values["actor"] = env["CIRCLECOST_ACTOR"]
-        if env.get("CIRCLECOST_ALLOW_LOOPBACK_DOWNLOADS", "").lower() in ("1", "true", "yes"):
-            values["allow_loopback_downloads"] = True
-        if env.get(CLOCK_OFFSET_VARIABLE):
-            values["clock"] = clock_from_environment()
-        if env.get("CIRCLECOST_LOCK_TIMEOUT_SECONDS"):
-            values["lock_timeout"] = env_number("CIRCLECOST_LOCK_TIMEOUT_SECONDS")
-        values.update({key: value for key, value in overrides.items() if value is not None})
-        settings = cls(**values)
-        return replace(settings, imports=import_settings_from_env(settings.imports))
-
-    def store(self) -> Store:
-        """The store, migrated to the current schema (creating it on first use)."""
-        store = self.reader()
-        key = store.shared or store.path
-        if key not in _MIGRATED or (store.shared is None and not store.path.exists()):
-            store.migrate()
-            _MIGRATED.add(key)
-        return store
-
-    def reader(self) -> Store:
-        """The store for reading only: never created, never migrated."""
-        return Store(
-            self.store_location, writer_kind=self.process_kind, lock_timeout=self.lock_timeout
-        )
-
-    @property
-    def store_name(self) -> str:
-        """The store as messages name it (a shared store's catalog without its password)."""
-        return str(self.store_location)
-
-    def store_exists(self) -> bool:
-        return self.reader().exists()
-
-    def client(self, token: str, *, wait_at_most: timedelta | None = None) -> CircleCIClient:
-        """A client that waits (429 Retry-After, backoff) with the same `sleep` as the engine,
-        so that a simulated clock moves for both. A Retry-After longer than `wait_at_most` is
-        raised instead, for the engine to hold off within its own time budget."""
-        try:
-            base_url = check_base_url(self.circleci_url)
-        except ValueError as err:
-            raise CirclecostError(
-                f"circleciUrl: {err}",
-                hint="set `circlecost:circleciUrl` (or CIRCLECI_URL) to an https URL such as "
-                f"{DEFAULT_BASE_URL}",
-            ) from None
-        retry = DEFAULT_RETRY_POLICY
-        if wait_at_most is not None:
-            longest = min(retry.max_retry_after, wait_at_most.total_seconds())
-            retry = replace(retry, max_retry_after=longest)
-        try:
-            return CircleCIClient(
-                token,
-                base_url=base_url,
-                allow_insecure_loopback_downloads=self.allow_loopback_downloads,
-                sleep=self.sleep,
-                retry=retry,
-            )
-        except ValueError as err:
-            raise CirclecostError(
-                f"token: {err}",
-                hint="paste the CircleCI personal API token exactly as CircleCI showed it",
-            ) from None
-
-
-# Stores this process has already migrated (a migration check is a write transaction).
-_MIGRATED: set[Path | SharedStore] = set()
-
-
-def import_settings_from_env(base: ImportSettings) -> ImportSettings:
-    """Pacing overrides, used by the emulator-backed demo and tests."""
-    env = os.environ
-    changes: dict[str, Any] = {}
-    for name, key in (
-        ("first_poll_after", "CIRCLECOST_FIRST_POLL_SECONDS"),
-        ("poll_every", "CIRCLECOST_POLL_SECONDS"),
-        ("retry_failed_window_after", "CIRCLECOST_RETRY_SECONDS"),
-    ):
-        if env.get(key):
-            changes[name] = timedelta(seconds=env_number(key))
-    if env.get("CIRCLECOST_QUOTA_PER_HOUR"):
-        per_hour = env_number("CIRCLECOST_QUOTA_PER_HOUR")
-        if per_hour < 1 or per_hour != int(per_hour):
-            raise CirclecostError(
-                f"CIRCLECOST_QUOTA_PER_HOUR: {env['CIRCLECOST_QUOTA_PER_HOUR']!r} is not a "
-                "whole number of requests of at least 1",
-                hint="unset it to use CircleCI's 10 per hour, or set e.g. 10",
-            )
-        changes["posts_per_hour"] = changes["gets_per_hour"] = int(per_hour)
-    return replace(base, **changes)
-
-
-def env_number(name: str, *, allow_negative: bool = False) -> float:
-    """A number of seconds (or requests) from the environment, or an error naming the variable."""
-    text = os.environ[name].strip()
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or (value < 0 and not allow_negative):
-        raise CirclecostError(
-            f"{name}: {text!r} is not a {'' if allow_negative else 'non-negative '}number",
-            hint=f"set {name} to a number such as 5, or unset it",
-        )
-    return value
 
 
 # --- roles --------------------------------------------------------------------------------------
@@ -256,8 +84,8 @@ def check_token(settings: Settings, token: str, org_id: str) -> TokenCheck:
     with settings.client(token) as client:
         try:
             user = client.get_current_user()
-        except InvalidToken:
-            raise TokenRejected(
+        except InvalidTokenError:
+            raise TokenRejectedError(
                 "token: CircleCI rejected the token (401): it is invalid, expired, or not a "
                 "personal API token",
                 hint="create a new personal API token in CircleCI (User Settings → Personal API "
@@ -270,7 +98,7 @@ def check_token(settings: Settings, token: str, org_id: str) -> TokenCheck:
             ) from None
         try:
             org = client.get_organization(org_id)
-        except (NotFound, AccessDenied):
+        except (NotFoundError, AccessDeniedError):
             raise CirclecostError(
                 f"organization_id: CircleCI has no organization {org_id} that the token's user "
                 "can see",
@@ -294,9 +122,10 @@ def create_integration(
     """Records the integration, then imports until Stable or the create timeout passes.
 
     A failure before the first export is accepted (bad token, not an admin, duplicate) leaves
-    nothing behind in the store. A refused token raises `ImportStopped` (`TokenRejected` for a
-    401), so that callers can tell the person what to do next. `stack` names the Pulumi stack
-    that creates it: the same stack asking again, after a create was cut off, continues it.
+    nothing behind in the store. A refused token raises `ImportStoppedError`
+    (`TokenRejectedError` for a 401), so that callers can tell the person what to do next.
+    `stack` names the Pulumi stack that creates it: the same stack asking again, after a create
+    was cut off, continues it.
     """
     token = inputs.token.get_secret_value()
     store = settings.store()
@@ -311,7 +140,7 @@ def create_integration(
     store.record_audit(actor, action, "integration", integration_id, audit_fields(None, inputs))
     try:
         run_import(settings, integration_id, token, settings.create_timeout, watch)
-    except ImportStopped:
+    except ImportStoppedError:
         if action != "adopt":  # never recorded in Pulumi's state: leave nothing behind
             store.purge_integration(integration_id, actor=actor)
         raise
@@ -468,11 +297,11 @@ def continue_import(
 ) -> None:
     """Runs the import while it is unfinished; a refused token turns the status to Error.
 
-    Someone who watches waits for the outcome, so a refused token also raises `ImportStopped`.
+    Someone who watches waits for the outcome, so a refused token also raises `ImportStoppedError`.
     """
     try:
         run_import(settings, integration_id, token, settings.create_timeout, watch)
-    except ImportStopped:  # the engine wrote status Error and the reason
+    except ImportStoppedError:  # the engine wrote status Error and the reason
         if watch is not None:
             raise
 
@@ -552,10 +381,10 @@ def sync_integrations(
 ) -> dict[str, Any]:
     """`circlecost sync`: refresh the integration that uses this token.
 
-    With `watch`, a refused token raises `ImportStopped` instead of only writing status Error.
+    With `watch`, a refused token raises `ImportStoppedError` instead of only writing status Error.
     """
     store = settings.store()
-    require_role(store, settings, (*INTEGRATION_CHANGERS, EDITOR), "sync integrations")
+    require_role(store, settings, (*INTEGRATION_CHANGERS, Role.EDITOR), "sync integrations")
     record = store.find_integration_by_fingerprint(token_fingerprint(token))
     if record is None:
         raise CirclecostError(
@@ -573,13 +402,13 @@ def sync_integrations(
 def store_at(setting: str | None, data_path: str | None, settings: Settings) -> Store:
     """The store named by a setting (default: this run's), not created or migrated."""
     location = parse_location(setting, data_path) if setting else settings.store_location
-    return Store(location, writer_kind=settings.process_kind, lock_timeout=settings.lock_timeout)
+    return settings.store_at(location)
 
 
 # --- the store a resource lives in ----------------------------------------------------------------
 
 
-class StoreMismatch(CirclecostError):
+class StoreMismatchError(CirclecostError):
     """A run looks for a resource in a store other than the one it was created in."""
 
 
@@ -602,7 +431,7 @@ def require_recorded_store(settings: Settings, recorded: Any, what: str) -> None
     if current == recorded:
         return
     uses = f"store {current} ({path})" if current else f"{path}, which does not exist"
-    raise StoreMismatch(
+    raise StoreMismatchError(
         f"{what} lives in store {recorded}; this run uses {uses}. "
         "Nothing was changed in the Pulumi state or in either store",
         hint="point `circlecost:store` (or CIRCLECOST_STORE) at the store this stack was "
@@ -683,10 +512,10 @@ def audit_fields(old: IntegrationInputs | None, new: IntegrationInputs) -> dict[
 
 def create_workspace(settings: Settings, inputs: WorkspaceInputs) -> str:
     store = settings.store()
-    actor = require_role(store, settings, (ORGANIZATION_OWNER,), "create a workspace")
+    actor = require_role(store, settings, (Role.ORGANIZATION_OWNER,), "create a workspace")
     try:
         return store.create_workspace(inputs.name, inputs.description, actor=actor).id
-    except StoreConflict as conflict:
+    except StoreConflictError as conflict:
         raise CirclecostError(
             f"name: {conflict.message}", hint="workspace names are unique"
         ) from None
@@ -694,7 +523,7 @@ def create_workspace(settings: Settings, inputs: WorkspaceInputs) -> str:
 
 def update_workspace(settings: Settings, workspace_id: str, inputs: WorkspaceInputs) -> None:
     store = settings.store()
-    actor = require_role(store, settings, (ORGANIZATION_OWNER,), "update a workspace")
+    actor = require_role(store, settings, (Role.ORGANIZATION_OWNER,), "update a workspace")
     other = store.get_workspace_by_name(inputs.name)
     if other is not None and other.id != workspace_id:
         raise CirclecostError(f"name: a workspace named '{inputs.name}' already exists")
@@ -705,7 +534,7 @@ def update_workspace(settings: Settings, workspace_id: str, inputs: WorkspaceInp
 
 def delete_workspace(settings: Settings, workspace_id: str) -> None:
     store = settings.store()
-    actor = require_role(store, settings, (ORGANIZATION_OWNER,), "delete a workspace")
+    actor = require_role(store, settings, (Role.ORGANIZATION_OWNER,), "delete a workspace")
     if store.get_workspace(workspace_id) is not None:
         store.delete_workspace(workspace_id, actor=actor)
 
@@ -755,17 +584,15 @@ def workspace_integration_ids(settings: Settings, name: str) -> list[str]:
 
 
 def grant(settings: Settings, principal: str, role: str) -> None:
-    if role not in ROLES:
-        raise CirclecostError(
-            f"role: '{role}' is not a role", hint=f"roles are: {', '.join(ROLES)}"
-        )
+    if role not in set(Role):
+        raise CirclecostError(f"role: '{role}' is not a role", hint=f"roles are: {', '.join(Role)}")
     store = settings.store()
-    actor = require_role(store, settings, (ORGANIZATION_OWNER,), "grant roles")
+    actor = require_role(store, settings, (Role.ORGANIZATION_OWNER,), "grant roles")
     store.grant_role(principal, role, granted_by=actor)
 
 
 def revoke(settings: Settings, principal: str) -> None:
     store = settings.store()
-    actor = require_role(store, settings, (ORGANIZATION_OWNER,), "revoke roles")
+    actor = require_role(store, settings, (Role.ORGANIZATION_OWNER,), "revoke roles")
     if not store.revoke_role(principal, revoked_by=actor):
         raise CirclecostError(f"'{principal}' holds no role", hint="see `circlecost access list`")

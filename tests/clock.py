@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from circlecost.service import CLOCK_OFFSET_VARIABLE
+from circlecost.settings import CLOCK_OFFSET_VARIABLE
 
 # A plain mid-month weekday afternoon: far from every calendar edge.
 SUITE_NOW = datetime(2026, 11, 25, 15, 30, 12, tzinfo=UTC)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from circlecost.csvload import LoadResult
 from circlecost.engine import parse_location as parse_location
-from circlecost.store.access import ROLES, AccessMixin
+from circlecost.store.access import AccessMixin
 from circlecost.store.audit import AuditMixin
 from circlecost.store.common import SECRET_KEYS as SECRET_KEYS
 from circlecost.store.connection import ALL_GUARDS as ALL_GUARDS
@@ -39,20 +39,19 @@ from circlecost.store.connection import LOCK_RETRY_SECONDS as LOCK_RETRY_SECONDS
 from circlecost.store.connection import StoreBase
 from circlecost.store.costs import DIMENSIONS, CostsMixin
 from circlecost.store.costs import TAG_COLUMNS as TAG_COLUMNS
-from circlecost.store.errors import InvalidValue as InvalidValue
-from circlecost.store.errors import NotFound as NotFound
-from circlecost.store.errors import StoreConflict as StoreConflict
-from circlecost.store.errors import StoreCorrupt as StoreCorrupt
+from circlecost.store.errors import InvalidValueError as InvalidValueError
+from circlecost.store.errors import StoreConflictError as StoreConflictError
+from circlecost.store.errors import StoreCorruptError as StoreCorruptError
 from circlecost.store.errors import StoreError as StoreError
-from circlecost.store.errors import StoreLocked as StoreLocked
-from circlecost.store.errors import StoreOutdated as StoreOutdated
+from circlecost.store.errors import StoreLockedError as StoreLockedError
+from circlecost.store.errors import StoreNotFoundError as StoreNotFoundError
+from circlecost.store.errors import StoreOutdatedError as StoreOutdatedError
 from circlecost.store.integrations import BASE_PRICE_DATE as BASE_PRICE_DATE
 from circlecost.store.integrations import INTEGRATION_FIELDS as INTEGRATION_FIELDS
 from circlecost.store.integrations import LIST_PRICE as LIST_PRICE
 from circlecost.store.integrations import MAX_PRICE as MAX_PRICE
 from circlecost.store.integrations import PRICE_PLACES as PRICE_PLACES
 from circlecost.store.integrations import PRICE_QUANTUM as PRICE_QUANTUM
-from circlecost.store.integrations import STATUSES as STATUSES
 from circlecost.store.integrations import IntegrationsMixin
 from circlecost.store.ledger import MAX_WINDOW as MAX_WINDOW
 from circlecost.store.ledger import LedgerMixin
@@ -73,7 +72,6 @@ from circlecost.store.records import (
     Principal,
     WindowTask,
     Workspace,
-    token_fingerprint,
 )
 from circlecost.store.schema import BASELINE_VERSION as BASELINE_VERSION
 from circlecost.store.schema import MIGRATIONS as MIGRATIONS
@@ -82,26 +80,24 @@ from circlecost.store.workspaces import WorkspacesMixin
 
 __all__ = [
     "DIMENSIONS",
-    "ROLES",
     "AuditEntry",
     "Binding",
     "ExportJob",
     "ImportWindow",
     "Integration",
-    "InvalidValue",
+    "InvalidValueError",
     "LoadResult",
-    "NotFound",
     "Price",
     "Principal",
     "Store",
-    "StoreConflict",
-    "StoreCorrupt",
+    "StoreConflictError",
+    "StoreCorruptError",
     "StoreError",
-    "StoreLocked",
-    "StoreOutdated",
+    "StoreLockedError",
+    "StoreNotFoundError",
+    "StoreOutdatedError",
     "WindowTask",
     "Workspace",
-    "token_fingerprint",
 ]
 
 

@@ -9,8 +9,7 @@ import duckdb
 from circlecost.store.common import _audit, _delete_count, _insert_principal, _required_from_db
 from circlecost.store.connection import StoreBase, _retried
 from circlecost.store.records import Principal
-
-ROLES: Final = ("Organization Owner", "Integration Owner", "Editor", "Viewer")
+from circlecost.vocabulary import Role
 
 _PRINCIPAL_SELECT: Final = "SELECT actor, role, granted_by, granted_at FROM principals"
 
@@ -59,14 +58,17 @@ class AccessMixin(StoreBase):
             row = con.execute("SELECT count(*) FROM principals").fetchone()
             if row is None or row[0] > 0:
                 return False
-            _insert_principal(con, actor, "Organization Owner", None)
+            _insert_principal(con, actor, Role.ORGANIZATION_OWNER, None)
             _audit(
                 con,
                 actor,
                 "bootstrap",
                 "principal",
                 actor,
-                {"role": [None, "Organization Owner"], "reason": "first actor of a new store"},
+                {
+                    "role": [None, Role.ORGANIZATION_OWNER.value],
+                    "reason": "first actor of a new store",
+                },
             )
             return True
 
@@ -82,8 +84,8 @@ class AccessMixin(StoreBase):
 
 
 def _check_role(role: str) -> None:
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if role not in set(Role):
+        raise ValueError(f"role must be one of {', '.join(Role)}, not {role!r}")
 
 
 def _principal_from_row(row: tuple[Any, ...]) -> Principal:

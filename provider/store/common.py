@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import duckdb
 
-from circlecost.store.errors import NotFound
+from circlecost.store.errors import StoreNotFoundError
 from circlecost.store.records import Integration
 
 SECRET_KEYS: Final = frozenset({"token", "circle_token", "api_token", "password", "secret"})
@@ -92,7 +92,7 @@ def _integration_from_row(row: tuple[Any, ...]) -> Integration:
 def _integration(con: duckdb.DuckDBPyConnection, integration_id: str) -> Integration:
     row = con.execute(f"{_INTEGRATION_SELECT} WHERE id = ?", [integration_id]).fetchone()
     if row is None:
-        raise NotFound(
+        raise StoreNotFoundError(
             f"there is no integration {integration_id} in the store",
             hint="check the id with `circlecost status`; it may have been deleted",
         )

@@ -1,7 +1,7 @@
 """Connections and transactions: an embedded DuckDB file or a shared DuckLake.
 
 On an embedded store, writers take DuckDB's file lock; one that finds it held retries for
-`lock_timeout` seconds, then raises `StoreLocked` naming the process that holds it, which each
+`lock_timeout` seconds, then raises `StoreLockedError` naming the process that holds it, which each
 writer records in `<store>.writer.json`. A shared store (see `circlecost.engine`) has no lock:
 DuckLake commits optimistically, and a transaction that lost a race to another runner is run
 again (`_retried`). Because DuckLake sees no conflict between two inserts, every write
@@ -35,14 +35,15 @@ from circlecost.engine import (
     parse_location,
 )
 from circlecost.engine import unreachable as lake_unreachable
+from circlecost.faultpoints import CrashHook, never_crash
 from circlecost.store.common import _to_db, _utc_now
 from circlecost.store.errors import (
-    NotFound,
-    StoreConflict,
-    StoreCorrupt,
+    StoreConflictError,
+    StoreCorruptError,
     StoreError,
-    StoreLocked,
-    StoreOutdated,
+    StoreLockedError,
+    StoreNotFoundError,
+    StoreOutdatedError,
 )
 
 P = ParamSpec("P")
@@ -151,7 +152,7 @@ def _in_process_writer(path: Path) -> bool:
         return _writers.get(path, 0) > 0
 
 
-def _locked_error(path: Path, err: duckdb.Error, waited: float) -> StoreLocked:
+def _locked_error(path: Path, err: duckdb.Error, waited: float) -> StoreLockedError:
     match = _LOCK_MESSAGE_RE.search(str(err))
     lock_pid = int(match.group(2)) if match else None
     holder = _read_holder(path)
@@ -162,7 +163,7 @@ def _locked_error(path: Path, err: duckdb.Error, waited: float) -> StoreLocked:
         who = f"another process (pid {lock_pid}, {match.group(1) if match else 'unknown'})"
     else:
         who = "another process"
-    return StoreLocked(
+    return StoreLockedError(
         f"the store {path} is being written by {who}; waited {waited:.0f} s for it",
         hint="wait for it to finish or stop it, then retry",
     )
@@ -175,18 +176,18 @@ def _translated(path: str, err: duckdb.Error) -> StoreError:
     """The one place where DuckDB's errors become circlecost's, each with what to do next."""
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
     if "not a valid DuckDB database" in text or "corrupt" in text.lower():
-        return StoreCorrupt(
+        return StoreCorruptError(
             f"the store {path} is damaged or not a circlecost store ({text})",
             hint="restore it from a backup, or move it aside and run `pulumi up` "
             "to create a new one (costs are then imported again)",
         )
     if isinstance(err, duckdb.ConstraintException):
-        return StoreConflict(
+        return StoreConflictError(
             f"the store {path} refused a change that breaks one of its rules ({text})",
             hint="check that the integration, workspace or binding does not exist already",
         )
     if isinstance(err, duckdb.CatalogException):
-        return StoreOutdated(
+        return StoreOutdatedError(
             f"the store {path} lacks part of its schema ({text})",
             hint="run `circlecost sync` or `pulumi up` once to upgrade it",
         )
@@ -214,7 +215,7 @@ class _CommitConflict(Exception):
 
 def _retried(method: Callable[P, R]) -> Callable[P, R]:
     """Runs a Store method again (with a jittered, growing pause) when its transaction lost a
-    race to another runner; after CONFLICT_BUDGET seconds of tries, raises StoreConflict. The
+    race to another runner; after CONFLICT_BUDGET seconds of tries, raises StoreConflictError. The
     method must do nothing outside its one transaction that may not be done twice."""
 
     @functools.wraps(method)
@@ -230,7 +231,7 @@ def _retried(method: Callable[P, R]) -> Callable[P, R]:
             except _CommitConflict as conflict:
                 waited = time.monotonic() - started
                 if waited >= CONFLICT_BUDGET:
-                    raise StoreConflict(
+                    raise StoreConflictError(
                         f"{method.__name__} lost {attempt} races in {waited:.0f} s to other "
                         "runners writing the same store",
                         hint="retry; if it keeps happening, fewer runners should refresh at once",
@@ -268,6 +269,7 @@ class StoreBase:
         lock_timeout: float = 10.0,
         *,
         data_path: str | None = None,
+        crash_hook: CrashHook = never_crash,
     ) -> None:
         where = (
             location if isinstance(location, SharedStore) else parse_location(location, data_path)
@@ -276,6 +278,9 @@ class StoreBase:
         self._path = None if isinstance(where, SharedStore) else where.absolute()
         self.writer_kind = writer_kind
         self.lock_timeout = lock_timeout
+        # Called at the named points of a load (circlecost.faultpoints); kills the process there
+        # in the fault suite, does nothing elsewhere.
+        self.crash_hook = crash_hook
 
     def __repr__(self) -> str:
         return f"Store({self.name!r}, writer_kind={self.writer_kind!r})"
@@ -348,7 +353,7 @@ class StoreBase:
                 yield con
             return
         if not self.path.exists():
-            raise NotFound(
+            raise StoreNotFoundError(
                 f"there is no store at {self.path}",
                 hint="run `pulumi up` (or `circlecost sync`) to create and fill it",
             )
@@ -422,8 +427,8 @@ class StoreBase:
             return _schema_version(con) > 0
         return True  # cannot tell: let the original error speak
 
-    def not_initialised(self) -> NotFound:
-        return NotFound(
+    def not_initialised(self) -> StoreNotFoundError:
+        return StoreNotFoundError(
             f"there is no circlecost store in {self.name}",
             hint="create it once with `circlecost store init --owner NAME`, which names its "
             "first Organization Owner",

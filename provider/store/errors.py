@@ -9,25 +9,25 @@ class StoreError(CirclecostError):
     """The store could not do what was asked."""
 
 
-class StoreLocked(StoreError):
+class StoreLockedError(StoreError):
     """Another process holds the store's write lock."""
 
 
-class StoreCorrupt(StoreError):
+class StoreCorruptError(StoreError):
     """The store file is not a readable DuckDB database."""
 
 
-class StoreOutdated(StoreError):
+class StoreOutdatedError(StoreError):
     """The store was written by a newer circlecost than this one."""
 
 
-class StoreConflict(StoreError):
+class StoreConflictError(StoreError):
     """The change would break a rule of the store (one integration per organization, ...)."""
 
 
-class NotFound(StoreError):
+class StoreNotFoundError(StoreError):
     """No such integration, workspace or binding."""
 
 
-class InvalidValue(StoreError, ValueError):
+class InvalidValueError(StoreError, ValueError):
     """A value the store cannot hold as given (a price, a window); names the field."""

@@ -25,14 +25,13 @@ from circlecost.store.common import (
     _utc_now,
 )
 from circlecost.store.connection import GUARD_CATALOG, StoreBase, _retried
-from circlecost.store.errors import InvalidValue, StoreConflict
+from circlecost.store.errors import InvalidValueError, StoreConflictError
 from circlecost.store.records import Integration, Price
 from circlecost.usage_columns import LIST_PRICE_USD_PER_CREDIT
+from circlecost.vocabulary import Status
 
 BASE_PRICE_DATE: Final = date(1, 1, 1)
 LIST_PRICE: Final = Decimal(LIST_PRICE_USD_PER_CREDIT)
-
-STATUSES: Final = ("Importing", "Stable", "Warning", "Error")
 
 # Prices are DECIMAL(18,10): ten decimal places, eight before the point.
 PRICE_PLACES: Final = 10
@@ -222,7 +221,7 @@ def _refuse_second_integration(con: duckdb.DuckDBPyConnection, organization_id: 
         "SELECT id FROM integrations WHERE organization_id = ?", [organization_id]
     ).fetchone()
     if row is not None:
-        raise StoreConflict(
+        raise StoreConflictError(
             f"organization {organization_id} already has an integration ({row[0]})",
             hint="keep one Integration per organization: change the existing one, "
             "or delete it before creating another",
@@ -235,8 +234,8 @@ def _check_integration_fields(fields: Mapping[str, Any]) -> None:
     unknown = sorted(set(fields) - set(INTEGRATION_FIELDS))
     if unknown:
         raise ValueError(f"cannot update {', '.join(unknown)}; updatable: {INTEGRATION_FIELDS}")
-    if "status" in fields and fields["status"] not in STATUSES:
-        raise ValueError(f"status must be one of {STATUSES}, not {fields['status']!r}")
+    if "status" in fields and fields["status"] not in set(Status):
+        raise ValueError(f"status must be one of {', '.join(Status)}, not {fields['status']!r}")
 
 
 def _db_value(value: Any) -> Any:
@@ -263,25 +262,25 @@ def _check_prices(dated: list[tuple[date, Decimal]]) -> None:
     """Refuses a price the `prices` column (DECIMAL(18,10)) would round or could not hold."""
     days = [day for day, _ in dated]
     if len(set(days)) != len(days):
-        raise InvalidValue(
+        raise InvalidValueError(
             "price_schedule has two prices for the same effective_from date",
             hint="keep one price per date",
         )
     for day, price in dated:
         field = "price_per_credit" if day == BASE_PRICE_DATE else f"price_schedule[{day}]"
         if not price.is_finite() or price <= 0:
-            raise InvalidValue(
+            raise InvalidValueError(
                 f"{field}: {price} is not a price: it must be greater than 0 USD per credit",
                 hint="CircleCI's list price is 0.0006 USD per credit",
             )
         if price >= MAX_PRICE:
-            raise InvalidValue(
+            raise InvalidValueError(
                 f"{field}: {price} USD per credit is too large (the store holds less than "
                 f"{MAX_PRICE:,} USD per credit)",
                 hint="write the price in USD per credit; CircleCI's list price is 0.0006",
             )
         if price != price.quantize(PRICE_QUANTUM):
-            raise InvalidValue(
+            raise InvalidValueError(
                 f"{field}: {price} USD per credit has more than {PRICE_PLACES} decimal places, "
                 "and the store would round it",
                 hint=f"round the price to {PRICE_PLACES} decimal places",

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 import duckdb
 
-from circlecost import csvload, faultpoints
+from circlecost import csvload
 from circlecost.csvload import LoadResult
 from circlecost.store.common import (
     _affected,
@@ -22,7 +22,7 @@ from circlecost.store.common import (
     _utc_now,
 )
 from circlecost.store.connection import GUARD_LEDGER, StoreBase, _retried
-from circlecost.store.errors import InvalidValue, NotFound, StoreConflict
+from circlecost.store.errors import InvalidValueError, StoreConflictError, StoreNotFoundError
 from circlecost.store.records import ExportJob, ImportWindow, WindowTask
 from circlecost.windows import Window
 
@@ -153,7 +153,7 @@ class LedgerMixin(StoreBase):
                 [integration_id, _to_db(window.start)],
             ).fetchone()
             if row is None:
-                raise NotFound(
+                raise StoreNotFoundError(
                     f"the window {window} of integration {integration_id} is not in the ledger",
                     hint="plan it with plan_windows first",
                 )
@@ -192,7 +192,7 @@ class LedgerMixin(StoreBase):
                 "SELECT count(*) FROM export_jobs WHERE job_id = ?", [job_id]
             ).fetchone()
             if known != (0,):
-                raise StoreConflict(
+                raise StoreConflictError(
                     f"the export job {job_id} is in the ledger of {self.name} already",
                     hint="record each CircleCI export job once",
                 )
@@ -244,7 +244,7 @@ class LedgerMixin(StoreBase):
                 ],
             ).fetchall()
             if _affected(updated) == 0:
-                raise NotFound(
+                raise StoreNotFoundError(
                     f"the export job {job_id} is not in the ledger of {self.name}",
                     hint="record it with record_job before polling it",
                 )
@@ -301,9 +301,9 @@ class LedgerMixin(StoreBase):
                 "DELETE FROM usage WHERE integration_id = ? AND window_start = ?",
                 [integration_id, target.window_start],
             )
-            faultpoints.reached("mid_insert")
+            self.crash_hook("mid_insert")
             result = csvload.load_parts(con, list(part_files), target)
-            faultpoints.reached("before_mark_loaded")
+            self.crash_hook("before_mark_loaded")
             _mark_loaded(con, integration_id, window, export_job_id, result, target.loaded_at)
             return result
 
@@ -321,19 +321,19 @@ def _window_state(
 def _check_window(window: Window) -> None:
     """A window CircleCI could export: ordered, timezone-aware bounds at most 31 days apart."""
     if window.start.tzinfo is None or window.end.tzinfo is None:
-        raise InvalidValue(
+        raise InvalidValueError(
             f"window {window.start.isoformat()}..{window.end.isoformat()}: its bounds must be "
             "timezone-aware (UTC) datetimes",
             hint="build windows with circlecost.windows (backfill_windows, refresh_windows)",
         )
     if window.end < window.start:
-        raise InvalidValue(
+        raise InvalidValueError(
             f"window {window}: it ends ({window.end.isoformat()}) before it starts "
             f"({window.start.isoformat()})",
             hint="build windows with circlecost.windows (backfill_windows, refresh_windows)",
         )
     if window.end - window.start > MAX_WINDOW:
-        raise InvalidValue(
+        raise InvalidValueError(
             f"window {window}: it spans more than {MAX_WINDOW.days} days, longer than CircleCI "
             "exports",
             hint="split it by calendar month (circlecost.windows.split_by_month)",

@@ -11,7 +11,7 @@ import duckdb
 
 from circlecost.engine import LAKE_ALIAS, is_commit_conflict
 from circlecost.store.connection import _CommitConflict, _retried
-from circlecost.store.errors import NotFound, StoreConflict, StoreError
+from circlecost.store.errors import StoreConflictError, StoreError, StoreNotFoundError
 from circlecost.store.schema import SchemaMixin
 
 # Every table with data, in the order `store copy` copies them (the guards and schema_version
@@ -39,7 +39,7 @@ def _refuse_copy_into_used_store(con: duckdb.DuckDBPyConnection, name: str) -> N
     for table in COPIED_TABLES[1:]:
         row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
         if row is not None and row[0] > 0:
-            raise StoreConflict(
+            raise StoreConflictError(
                 f"the store {name} holds data already ({table} has {row[0]} rows)",
                 hint="copy into a new, empty store; nothing was copied",
             )
@@ -98,7 +98,7 @@ class MaintenanceMixin(SchemaMixin):
                 hint="copy from an embedded store's file (--from PATH)",
             )
         if not source.path.exists():
-            raise NotFound(
+            raise StoreNotFoundError(
                 f"there is no store at {source.path}", hint="give the file to copy with --from"
             )
         source.migrate()

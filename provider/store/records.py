@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -107,8 +106,3 @@ class AuditEntry:
     object_type: str
     object_id: str
     changes: dict[str, Any]
-
-
-def token_fingerprint(token: str) -> str:
-    """A short SHA-256 prefix of a token: safe to store and show, enough to spot a shared token."""
-    return "sha256:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:16]

@@ -7,7 +7,7 @@ from typing import Final
 
 from circlecost.store.common import _audit, _insert_principal, _to_db, _utc_now
 from circlecost.store.connection import ALL_GUARDS, StoreBase, _retried, _schema_version
-from circlecost.store.errors import StoreError, StoreOutdated
+from circlecost.store.errors import StoreError, StoreOutdatedError
 
 _USAGE_TABLE = """
 CREATE TABLE usage (
@@ -392,7 +392,7 @@ class SchemaMixin(StoreBase):
             )
             current = _schema_version(con)
             if current > len(MIGRATIONS):
-                raise StoreOutdated(
+                raise StoreOutdatedError(
                     f"the store {self.name} has schema version {current}, newer than this "
                     f"circlecost knows ({len(MIGRATIONS)})",
                     hint="upgrade circlecost to the version that wrote the store",

@@ -18,7 +18,7 @@ from circlecost.store.common import (
     _utc_now,
 )
 from circlecost.store.connection import StoreBase, _retried
-from circlecost.store.errors import NotFound, StoreConflict
+from circlecost.store.errors import StoreConflictError, StoreNotFoundError
 from circlecost.store.records import Binding, Workspace
 
 _WORKSPACE_SELECT: Final = "SELECT id, name, description, created_at FROM workspaces"
@@ -39,7 +39,7 @@ class WorkspacesMixin(StoreBase):
         new_id = workspace_id or str(uuid.uuid4())
         with self.transaction() as con:
             if _workspace_row(con, "name = ?", name) is not None:
-                raise StoreConflict(
+                raise StoreConflictError(
                     f"a workspace named {name!r} exists already",
                     hint="choose another name, or import the existing workspace",
                 )
@@ -72,7 +72,7 @@ class WorkspacesMixin(StoreBase):
             before = _workspace(con, workspace_id)
             same_name = None if name is None else _workspace_row(con, "name = ?", name)
             if same_name is not None and same_name.id != workspace_id:
-                raise StoreConflict(
+                raise StoreConflictError(
                     f"a workspace named {name!r} exists already",
                     hint="choose another name",
                 )
@@ -198,7 +198,7 @@ def _workspace_row(con: duckdb.DuckDBPyConnection, condition: str, value: str) -
 def _workspace(con: duckdb.DuckDBPyConnection, workspace_id: str) -> Workspace:
     workspace = _workspace_row(con, "id = ?", workspace_id)
     if workspace is None:
-        raise NotFound(
+        raise StoreNotFoundError(
             f"there is no workspace {workspace_id} in the store",
             hint="check the id with `circlecost status`; it may have been deleted",
         )

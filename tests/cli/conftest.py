@@ -1,21 +1,22 @@
-"""What the CLI tests share: a store holding the two sample parts, and running the command."""
+"""What the CLI tests share: the emulator's seed, a store holding the two sample parts, and
+running the command."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from circlecost.cli import main
 from circlecost.store import Store
-from circlecost.windows import Window
+from tests.support import EXPECTED, load_sample_export
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-EXPECTED = json.loads((DATA / "expected.json").read_text())
-OCTOBER = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC))
+
+@pytest.fixture(scope="module")
+def emulator_options(emulator_options: dict[str, Any]) -> dict[str, Any]:
+    return {**emulator_options, "seed": 5}
 
 
 @pytest.fixture
@@ -28,13 +29,7 @@ def sample_store(tmp_path: Path) -> Path:
     record = store.insert_integration(
         EXPECTED["organization_id"], "sha256:0123456789abcdef", organization_name="initech"
     )
-    store.plan_windows(record.id, [OCTOBER])
-    store.replace_window_rows(
-        record.id,
-        OCTOBER,
-        None,
-        [DATA / "usage-export-part-1.csv.gz", DATA / "usage-export-part-2.csv.gz"],
-    )
+    load_sample_export(store, record.id)
     return path
 
 

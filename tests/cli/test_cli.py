@@ -8,15 +8,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
 from circlecost_emulator import Emulator
+from tests.support import EXPECTED
 
-from .conftest import EXPECTED, run
+from .conftest import run
 
 
 def test_report_json_matches_the_sample_totals(sample_store: Path) -> None:
@@ -125,12 +123,6 @@ def test_status_and_integrations_list(sample_store: Path) -> None:
     assert "initech" in status.stdout
     listing = run("--store", str(sample_store), "integrations", "list", "--format", "json")
     assert json.loads(listing.stdout)[0]["organization_name"] == "initech"
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(seed=5, quota_per_hour=None) as running:
-        yield running
 
 
 def test_integrations_add_sync_and_remove_against_the_emulator(

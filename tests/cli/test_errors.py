@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from circlecost.cli import cli_hint
 from circlecost.errors import CirclecostError
-from circlecost.importer import TokenRejected
+from circlecost.importer import TokenRejectedError
 from circlecost_emulator import Emulator
 
 from .conftest import run
@@ -114,12 +113,6 @@ def test_a_plain_http_circleci_url_is_answered_with_the_url_flag(tmp_path: Path)
     assert hint.startswith("set `--circleci-url` (or CIRCLECI_URL) to an https URL")
 
 
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(seed=5, quota_per_hour=None) as running:
-        yield running
-
-
 def test_a_rejected_token_is_answered_with_circleci_token(
     emulator: Emulator, tmp_path: Path
 ) -> None:
@@ -180,7 +173,7 @@ def test_hints_for_stack_config_are_printed_with_the_clis_flags(written: str, pr
 
 
 def test_a_rejected_token_hint_points_at_circleci_token_not_the_stack() -> None:
-    rejected = TokenRejected(
+    rejected = TokenRejectedError(
         "CircleCI rejected the token (401)",
         hint="create a new personal API token in CircleCI, store it with "
         "`pulumi config set --secret`, then run `pulumi up`",

@@ -14,10 +14,9 @@ import pytest
 
 from circlecost.engine import SharedStore
 from circlecost.store import COPIED_TABLES, Store
-from tests.cli.conftest import DATA, EXPECTED, OCTOBER, run
+from tests.cli.conftest import run
 from tests.engines import store_env
-
-SAMPLE = [DATA / "usage-export-part-1.csv.gz", DATA / "usage-export-part-2.csv.gz"]
+from tests.support import EXPECTED, OCTOBER, SAMPLE_PARTS
 
 
 @pytest.fixture
@@ -107,7 +106,7 @@ def test_store_maintain_frees_replaced_files_and_keeps_every_cost(shared: Shared
     record = store.insert_integration(EXPECTED["organization_id"], "sha256:maintain")
     store.plan_windows(record.id, [OCTOBER])
     for _ in range(3):  # each load replaces the window: old Parquet files pile up
-        store.replace_window_rows(record.id, OCTOBER, None, SAMPLE)
+        store.replace_window_rows(record.id, OCTOBER, None, SAMPLE_PARTS)
     cost = total_cost(store)
     piled_up = parquet_files(shared)
 

@@ -7,7 +7,6 @@ against the emulator on loopback and a real store. Times come from the emulator'
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
@@ -24,17 +23,8 @@ BACKFILL_MONTHS = 3
 PROMPTLY = 30.0
 
 
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(seed=5, quota_per_hour=None) as running:
-        yield running
-
-
-@pytest.fixture
-def slow_emulator() -> Iterator[Emulator]:
-    """Export jobs take a second of the emulator's clock: many polls, same status."""
-    with Emulator(seed=5, quota_per_hour=None, job_delay=1.0) as running:
-        yield running
+# Export jobs take a second of the emulator's clock: many polls, same status.
+SLOW = pytest.mark.emulator(job_delay=1.0)
 
 
 def environment(emulator: Emulator, *, allow_loopback: bool = True) -> dict[str, str]:
@@ -155,10 +145,10 @@ def test_add_wait_with_an_expired_token_exits_1_with_the_rejection(
     assert "pulumi" not in added.stderr
 
 
+@SLOW
 def test_wait_on_a_pipe_prints_the_import_state_as_it_changes_and_ends_stable(
-    slow_emulator: Emulator, tmp_path: Path
+    emulator: Emulator, tmp_path: Path
 ) -> None:
-    emulator = slow_emulator
     expected = windows(emulator)
 
     added = add(tmp_path / "costs.duckdb", emulator, "--wait", env=environment(emulator))
@@ -174,10 +164,8 @@ def test_wait_on_a_pipe_prints_the_import_state_as_it_changes_and_ends_stable(
     assert f"Stable: all {len(expected)} window(s) imported" in added.stdout
 
 
-def test_wait_never_prints_the_same_line_twice_in_a_row(
-    slow_emulator: Emulator, tmp_path: Path
-) -> None:
-    emulator = slow_emulator
+@SLOW
+def test_wait_never_prints_the_same_line_twice_in_a_row(emulator: Emulator, tmp_path: Path) -> None:
     store = tmp_path / "costs.duckdb"
     env = environment(emulator)
     # Polls every 0.05 s over a second-long job: many reports in a row read the same.
@@ -192,21 +180,16 @@ def test_wait_never_prints_the_same_line_twice_in_a_row(
         assert repeats == []
 
 
+@pytest.mark.emulator(job_delay=600.0)
 def test_a_wait_longer_than_the_timeout_ends_saying_what_is_missing_and_how_to_continue(
-    tmp_path: Path,
+    emulator: Emulator, tmp_path: Path
 ) -> None:
-    with Emulator(seed=5, quota_per_hour=None, job_delay=600.0) as emulator:
-        expected = windows(emulator)
-        started = time.monotonic()
+    expected = windows(emulator)
+    started = time.monotonic()
 
-        added = add(
-            tmp_path / "costs.duckdb",
-            emulator,
-            "--wait",
-            "--timeout",
-            "1",
-            env=environment(emulator),
-        )
+    added = add(
+        tmp_path / "costs.duckdb", emulator, "--wait", "--timeout", "1", env=environment(emulator)
+    )
 
     assert time.monotonic() - started < PROMPTLY
     assert added.exit_code == 1, added.output

@@ -3,7 +3,6 @@ field or the rule, and nothing in the store changes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,13 +14,13 @@ from circlecost_emulator import Emulator
 from tests.clock import SUITE_NOW
 from tests.e2e.stack_support import reference_stack
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.emulator(seed=31)
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(seed=31, job_delay=0.0, quota_per_hour=None) as running:
-        yield running
+@pytest.fixture
+def emulator(module_emulator: Emulator) -> Emulator:
+    """One emulator for the module's tests: each builds stacks of its own on it."""
+    return module_emulator
 
 
 # Every `up` runs the policy pack, as CI does: the tokens expire within its 90 days.

@@ -54,8 +54,6 @@ from tests.engines import store_env
 from tests.pulumi_support import REPO, pulumi_root
 from tests.services import PostgresServer, S3Bucket
 
-pytestmark = pytest.mark.e2e
-
 STACK = "prod"
 PASSPHRASE = "circlecost-ci-examples"
 SEED = 7

@@ -17,8 +17,6 @@ from circlecost_emulator import Emulator
 from tests.emulator.helpers import credit
 from tests.pulumi_support import REPO
 
-pytestmark = pytest.mark.e2e
-
 PRICES = {"acme": Decimal("0.0006"), "globex": Decimal("0.0005")}  # as in Pulumi.demo.yaml
 CREDITS = tuple(column for column, _service in CREDIT_SERVICES)  # the 8 components
 

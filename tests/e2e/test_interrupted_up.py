@@ -20,8 +20,6 @@ from tests.e2e.stack_support import POLICY_PACK, ReferenceStack, reference_stack
 from tests.e2e.test_resources import bot_token, entry, rows_in_store, rows_served
 from tests.pulumi_support import pulumi_root
 
-pytestmark = pytest.mark.e2e
-
 Moment = Callable[[Path], bool]
 
 

@@ -5,7 +5,6 @@ stack config answered with one line that suggests the key meant."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,6 @@ from circlecost_emulator import Emulator
 from tests.clock import SUITE_NOW
 from tests.e2e.stack_support import POLICY_PACK, ReferenceStack, reference_stack
 
-pytestmark = pytest.mark.e2e
-
 ACME = "bcf0fc20-925e-4560-aeb7-de49d4dcd866"
 TOKEN = "CCIPAT_naming_test_5f1c0d9e8b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d"
 URL = "http://127.0.0.1:9/api/v2"  # previews that fail in the program never call CircleCI
@@ -31,12 +28,6 @@ RENAMED_TYPES = (
 
 def in_days(days: int) -> str:
     return (SUITE_NOW.date() + timedelta(days=days)).isoformat()
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(seed=41, job_delay=0.0, quota_per_hour=None) as running:
-        yield running
 
 
 def snake_case_entry(org_id: str) -> dict[str, Any]:
@@ -114,6 +105,7 @@ def state_property_names(stack: ReferenceStack) -> set[str]:
     }
 
 
+@pytest.mark.emulator(seed=41)
 def test_snake_case_config_warns_then_camel_case_config_and_old_state_preview_as_no_change(
     emulator: Emulator, tmp_path: Path
 ) -> None:

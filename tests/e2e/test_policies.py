@@ -12,8 +12,6 @@ from circlecost.store import Store
 from tests.clock import SUITE_NOW
 from tests.e2e.stack_support import POLICY_PACK, reference_stack
 
-pytestmark = pytest.mark.e2e
-
 ACME = "bcf0fc20-925e-4560-aeb7-de49d4dcd866"
 GLOBEX = "34f108a1-f31c-4064-bd66-eb7ecc1663a2"
 TOKEN_A = "CCIPAT_policy_test_a_5f1c0d9e8b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d"

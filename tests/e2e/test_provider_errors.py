@@ -3,7 +3,6 @@ traceback (unless CIRCLECOST_DEBUG asks for it)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,7 @@ from circlecost_emulator import Emulator
 from tests.e2e.stack_support import reference_stack
 from tests.e2e.test_resources import bot_token, entry
 
-pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(seed=21, job_delay=0.0, quota_per_hour=None) as running:
-        yield running
+pytestmark = pytest.mark.emulator(seed=21)
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["plain", "CIRCLECOST_DEBUG"])

@@ -4,7 +4,6 @@ those whose inputs are not known until apply (a new workspace's id, a new integr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,7 @@ from circlecost_emulator import Emulator
 from tests.e2e.stack_support import POLICY_PACK, ReferenceStack, reference_stack
 from tests.e2e.test_resources import bot_token, entry, rows_in_store, rows_served
 
-pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(seed=29, job_delay=0.0, quota_per_hour=None) as running:
-        yield running
+pytestmark = pytest.mark.emulator(seed=29)
 
 
 def pull_request(

@@ -19,8 +19,6 @@ from tests.pulumi_support import (
     write_pulumi_yaml,
 )
 
-pytestmark = pytest.mark.e2e
-
 HERE = Path(__file__).resolve().parent
 SECRET = "smoke-secret-7f3c9a1e2b"
 # How Pulumi's state marks a secret value.

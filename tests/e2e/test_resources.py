@@ -4,7 +4,6 @@ reference stack, against the emulator on loopback and a real DuckDB store."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
+from circlecost.settings import Settings
 from circlecost.store import Store
 from circlecost.usage_columns import CREDIT_SERVICES
 from circlecost_emulator import Emulator
@@ -20,15 +20,9 @@ from tests.e2e.stack_support import ReferenceStack, reference_stack
 from tests.emulator.helpers import credit
 from tests.pulumi_support import export_state_without_secrets, state_files_text
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.emulator(seed=21)
 
 CREDITS = tuple(column for column, _service in CREDIT_SERVICES)  # the 8 components
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(seed=21, job_delay=0.0, quota_per_hour=None) as running:
-        yield running
 
 
 def entry(emulator: Emulator, index: int, **extra: object) -> dict[str, object]:
@@ -131,7 +125,7 @@ def test_binding_waits_for_stable_and_workspace_reports_show_only_bound_costs(
     from circlecost import reports, service
     from circlecost.store import Store as S
 
-    settings = service.Settings(store_location=stack.store)
+    settings = Settings(store_location=stack.store)
     bound = service.workspace_integration_ids(settings, "platform")
     acme = next(r for r in S(stack.store).list_integrations() if r.organization_name == "acme")
     assert bound == [acme.id]

@@ -3,7 +3,6 @@ resources: `pulumi refresh` and `pulumi preview` fail naming both stores, and th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,7 @@ from circlecost_emulator import Emulator
 from tests.e2e.stack_support import POLICY_PACK, circlecost_resources, reference_stack
 from tests.e2e.test_resources import bot_token, entry
 
-pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(seed=37, job_delay=0.0, quota_per_hour=None) as running:
-        yield running
+pytestmark = pytest.mark.emulator(seed=37)
 
 
 def test_refresh_and_preview_against_an_empty_or_other_store_fail_and_keep_the_state(

@@ -8,9 +8,7 @@ emulator replays the sample export, so the figures are expected.json's.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -35,21 +33,15 @@ from tests.e2e.stack_support import (
 )
 from tests.engines import store_env
 from tests.faults.support import CIRCLECOST
+from tests.support import EXPECTED, sample_replay_dir
 
-pytestmark = pytest.mark.e2e
-
-DATA = Path(__file__).resolve().parent.parent / "data"
-EXPECTED = json.loads((DATA / "expected.json").read_text())
 NAME = "sample"
 
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
-    replay = tmp_path / "replay"
-    replay.mkdir()
-    for part in ("usage-export-part-1.csv.gz", "usage-export-part-2.csv.gz"):
-        shutil.copy(DATA / part, replay / part)
-    with Emulator(replay_dir=replay, job_delay=0.0, quota_per_hour=10) as running:
+    """The emulator replays the sample export, at CircleCI's quota."""
+    with Emulator(replay_dir=sample_replay_dir(tmp_path), quota_per_hour=10) as running:
         yield running
 
 

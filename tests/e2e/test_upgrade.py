@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,16 +23,10 @@ from tests.e2e.stack_support import ReferenceStack, circlecost_resources, refere
 from tests.e2e.test_resources import bot_token, entry
 from tests.pulumi_support import REPO, pulumi_root
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.emulator(seed=41)
 
 # The last commit released before circlecost was imported as `circlecost`.
 LAST_RELEASE = "d0117fad8b90e1433f7113651e52ff7690dbf6a3"
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(seed=41, job_delay=0.0, quota_per_hour=None) as running:
-        yield running
 
 
 def checkout(commit: str, target: Path) -> Path:

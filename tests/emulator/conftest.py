@@ -1,26 +1,27 @@
-"""Fixtures: a real emulator on a loopback socket, its clock frozen at a known instant."""
+"""Fixtures: the emulator with its own defaults (a quota of 10 an hour), its clock frozen at a
+known instant, and clients for it."""
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 
 from circlecost_emulator import Emulator, default_organizations
 
-from .helpers import api_client, plain_client
+from .helpers import NOW, SEED, api_client, plain_client
 
-SEED = 7
-# Early November 2026: October is complete, within the last year, and not in the future.
-NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
-OCTOBER = {"start": "2026-10-01T00:00:00Z", "end": "2026-10-31T23:59:59Z"}
+
+@pytest.fixture(scope="module")
+def emulator_options() -> dict[str, Any]:
+    """Not the suite's fast emulator: these tests are about the emulator's own defaults."""
+    return {"seed": SEED}
 
 
 @pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(seed=SEED) as emu:
-        emu.clock.freeze(NOW)
-        yield emu
+def emulator(emulator: Emulator) -> Emulator:
+    emulator.clock.freeze(NOW)
+    return emulator
 
 
 @pytest.fixture

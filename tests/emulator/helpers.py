@@ -1,9 +1,11 @@
-"""Small helpers the emulator tests share: driving an export job and reading its parts."""
+"""What the emulator tests share: the seed, clock and window, driving an export job and reading
+its parts."""
 
 import functools
 import gzip
 import ssl
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
@@ -11,6 +13,11 @@ import httpx
 from circlecost.usage_columns import COLUMN_NAMES
 from circlecost_emulator import Emulator
 from circlecost_emulator.dialect import UsageRow, header_names, iter_records, typed_row
+
+SEED = 7
+# Early November 2026: October is complete, within the last year, and not in the future.
+NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
+OCTOBER = {"start": "2026-10-01T00:00:00Z", "end": "2026-10-31T23:59:59Z"}
 
 
 @functools.cache

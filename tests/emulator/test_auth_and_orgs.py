@@ -6,8 +6,7 @@ import pytest
 from circlecost_emulator import Emulator
 from circlecost_emulator.state import OLD_TOKEN_MESSAGE
 
-from .conftest import OCTOBER
-from .helpers import api_client
+from .helpers import OCTOBER, api_client
 
 
 def get_me(

@@ -8,7 +8,7 @@ import pytest
 from circlecost_emulator import Emulator, EmulatorClock
 from tests.clock import SUITE_NOW
 
-from .conftest import NOW, OCTOBER
+from .helpers import NOW, OCTOBER
 
 
 def test_a_frozen_clock_moves_only_when_told() -> None:

@@ -1,10 +1,9 @@
 """The export dialect: both escaping styles, NULLs, and typed values."""
 
 import gzip
-import json
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -20,10 +19,9 @@ from circlecost_emulator.dialect import (
     typed_row,
     typed_value,
 )
+from tests.support import DATA
 
 from .helpers import credit
-
-DATA = Path(__file__).resolve().parent.parent / "data"
 
 
 @pytest.mark.parametrize(
@@ -99,8 +97,7 @@ def test_typed_value_refuses_a_word_that_is_not_a_boolean() -> None:
         typed_value("BOOLEAN", "maybe")
 
 
-def test_the_sample_export_parses_to_the_documented_totals() -> None:
-    expected = json.loads((DATA / "expected.json").read_text())
+def test_the_sample_export_parses_to_the_documented_totals(expected: dict[str, Any]) -> None:
     rows = []
     for path in sorted(DATA.glob("*.csv.gz")):
         records = list(iter_records(gzip.decompress(path.read_bytes()).decode()))

@@ -8,8 +8,7 @@ import pytest
 from circlecost.usage_columns import COLUMN_NAMES
 from circlecost_emulator import Emulator, default_organizations
 
-from .conftest import NOW, OCTOBER, SEED
-from .helpers import api_client, create_job, download_urls, fetch, poll, split_part, typed_rows
+from .helpers import OCTOBER, SEED, create_job, download_urls, fetch, poll, split_part, typed_rows
 
 HEADER = ",".join(COLUMN_NAMES) + "\n"
 
@@ -53,16 +52,16 @@ def test_polling_does_not_echo_the_window(client: httpx.Client, org_id: str) -> 
     assert set(body) == {"usage_export_job_id", "state", "download_urls"}
 
 
-def test_the_job_moves_from_created_to_processing_to_completed_on_the_clock(org_id: str) -> None:
-    with Emulator(seed=SEED, job_delay=60) as emulator:
-        emulator.clock.freeze(NOW)
-        with api_client(emulator) as client:
-            job_id = create_job(client, org_id, OCTOBER)
-            seen = []
-            for step in (0, 29, 1, 29, 1):
-                emulator.clock.advance(step)
-                body = poll(client, org_id, job_id).json()
-                seen.append((body["state"], body["download_urls"] is None))
+@pytest.mark.emulator(job_delay=60)
+def test_the_job_moves_from_created_to_processing_to_completed_on_the_clock(
+    emulator: Emulator, client: httpx.Client, org_id: str
+) -> None:
+    job_id = create_job(client, org_id, OCTOBER)
+    seen = []
+    for step in (0, 29, 1, 29, 1):
+        emulator.clock.advance(step)
+        body = poll(client, org_id, job_id).json()
+        seen.append((body["state"], body["download_urls"] is None))
     assert seen == [
         ("created", True),
         ("created", True),
@@ -207,15 +206,15 @@ def test_downloads_need_no_token_and_links_expire_on_the_emulator_clock(
     assert http.get(fresh).status_code == 200
 
 
-def test_links_live_as_long_as_link_ttl(org_id: str, http: httpx.Client) -> None:
-    with Emulator(seed=SEED, link_ttl=30) as emulator:
-        emulator.clock.freeze(NOW)
-        with api_client(emulator) as client:
-            url = download_urls(client, org_id, OCTOBER)[0]
-        emulator.clock.advance(29)
-        assert http.get(url).status_code == 200
-        emulator.clock.advance(1)
-        assert http.get(url).status_code == 403
+@pytest.mark.emulator(link_ttl=30)
+def test_links_live_as_long_as_link_ttl(
+    emulator: Emulator, client: httpx.Client, org_id: str, http: httpx.Client
+) -> None:
+    url = download_urls(client, org_id, OCTOBER)[0]
+    emulator.clock.advance(29)
+    assert http.get(url).status_code == 200
+    emulator.clock.advance(1)
+    assert http.get(url).status_code == 403
 
 
 def test_a_made_up_download_link_is_403_and_a_missing_part_404(
@@ -235,12 +234,12 @@ def test_a_download_with_an_authorization_header_is_refused_like_s3(
     assert b"InvalidArgument" in response.content
 
 
-def test_parts_follow_rows_per_part(org_id: str, http: httpx.Client) -> None:
-    with Emulator(seed=SEED, rows_per_part=50) as emulator:
-        emulator.clock.freeze(NOW)
-        with api_client(emulator) as client:
-            parts = [split_part(fetch(http, u))[1] for u in download_urls(client, org_id, OCTOBER)]
-        total = len(emulator.expected_rows(org_id, date(2026, 10, 1), date(2026, 10, 31)))
+@pytest.mark.emulator(rows_per_part=50)
+def test_parts_follow_rows_per_part(
+    emulator: Emulator, client: httpx.Client, org_id: str, http: httpx.Client
+) -> None:
+    parts = [split_part(fetch(http, u))[1] for u in download_urls(client, org_id, OCTOBER)]
+    total = len(emulator.expected_rows(org_id, date(2026, 10, 1), date(2026, 10, 31)))
     assert [len(p) for p in parts[:-1]] == [50] * (len(parts) - 1)
     assert sum(len(p) for p in parts) == total
 

@@ -11,8 +11,7 @@ import pytest
 from circlecost_emulator import FAULT_NAMES, Emulator
 from circlecost_emulator.state import FAILED_JOB_REASON
 
-from .conftest import OCTOBER
-from .helpers import create_job, download_urls, fetch, poll
+from .helpers import OCTOBER, create_job, download_urls, fetch, poll
 
 
 def test_server_errors_answer_500_502_503_then_recover(

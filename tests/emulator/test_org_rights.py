@@ -8,8 +8,7 @@ import pytest
 
 from circlecost_emulator import Emulator
 
-from .conftest import NOW, OCTOBER
-from .helpers import create_job, org_admin_client, poll
+from .helpers import NOW, OCTOBER, create_job, org_admin_client, poll
 
 NOT_ADMIN = (403, 404)  # circleci-api.md: CircleCI may send either; treat them the same
 

@@ -7,8 +7,7 @@ import pytest
 
 from circlecost_emulator import Emulator
 
-from .conftest import NOW, OCTOBER, SEED
-from .helpers import api_client, create_job, poll
+from .helpers import NOW, OCTOBER, SEED, api_client, create_job, poll
 
 RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 

@@ -1,22 +1,21 @@
 """Replay mode: real export files served back byte for byte, filtered by window."""
 
 import gzip
-import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from circlecost.usage_columns import COLUMN_NAMES, CREDIT_SERVICES
 from circlecost_emulator import Emulator, ReplayError
+from tests.support import DATA
 
-from .conftest import NOW, OCTOBER
-from .helpers import api_client, credit, download_urls, fetch
+from .helpers import NOW, OCTOBER, api_client, credit, download_urls, fetch
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 INITECH = "6513270e-269e-4d37-b2a7-4de452e6b438"
 
 
@@ -102,8 +101,7 @@ def test_replay_filters_rows_by_date_into_disjoint_windows(
         assert when.day <= 15
 
 
-def test_replay_expected_rows_match_the_documented_totals() -> None:
-    expected = json.loads((DATA / "expected.json").read_text())
+def test_replay_expected_rows_match_the_documented_totals(expected: dict[str, Any]) -> None:
     rows = Emulator(replay_dir=DATA).expected_rows(INITECH, date(2026, 10, 1), date(2026, 10, 31))
     components = [column for column, _ in CREDIT_SERVICES]
     assert len(rows) == expected["usage_rows"]

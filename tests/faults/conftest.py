@@ -1,37 +1,27 @@
-"""The fault suite's fixtures: an emulator on loopback, service settings with fast polling and a
-short lock timeout, an isolated environment, and the summary table printed after the run."""
+"""The fault suite's emulator (seed 17) and settings (a short lock timeout), and the summary table
+printed after the run. The emulator, the settings and the isolated environment come from
+tests/conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
-from pathlib import Path
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
-from circlecost import service
-from circlecost_emulator import Emulator
-from tests.faults.support import FAST, SCOREBOARD
+from circlecost.settings import Settings
+from tests.faults.support import SCOREBOARD
+
+
+@pytest.fixture(scope="module")
+def emulator_options(emulator_options: dict[str, Any]) -> dict[str, Any]:
+    return {**emulator_options, "seed": 17}
 
 
 @pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(seed=17, job_delay=0.0, quota_per_hour=None) as running:
-        yield running
-
-
-@pytest.fixture
-def settings(emulator: Emulator, tmp_path: Path) -> service.Settings:
-    return service.Settings(
-        store_location=tmp_path / "store" / "costs.duckdb",
-        circleci_url=emulator.base_url,
-        actor="ana",
-        allow_loopback_downloads=True,
-        imports=FAST,
-        create_timeout=timedelta(seconds=60),
-        binding_timeout=timedelta(seconds=0),
-        lock_timeout=5.0,
-    )
+def settings(settings: Settings) -> Settings:
+    """A writer that finds the store locked gives up after 5 s, sooner than by default."""
+    return replace(settings, lock_timeout=5.0)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

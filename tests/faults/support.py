@@ -15,40 +15,28 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from circlecost.engine import SharedStore
-from circlecost.importer import ImportSettings
 from circlecost.models import IntegrationInputs
-from circlecost.service import CLOCK_OFFSET_VARIABLE, Settings
+from circlecost.settings import CLOCK_OFFSET_VARIABLE, Settings
 from circlecost.store import Store
-from circlecost.usage_columns import CREDIT_SERVICES
 from circlecost_emulator import Emulator
 from tests.clock import real_now
 from tests.emulator.helpers import credit
 from tests.engines import store_env
+from tests.support import CREDIT_COLUMNS, FAST_IMPORTS
 
 CIRCLECOST = Path(sys.executable).parent / "circlecost"
-CREDIT_COLUMNS = tuple(column for column, _service in CREDIT_SERVICES)  # the 8 components
 CREDITS_SQL = " + ".join(f"coalesce({column}, 0)" for column in CREDIT_COLUMNS)
-FAST = ImportSettings(
-    first_poll_after=timedelta(0),
-    poll_every=timedelta(seconds=0.05),
-    retry_failed_window_after=timedelta(seconds=0.05),
-)
+# FAST_IMPORTS, as a circlecost process reads it from its environment.
 FAST_POLLING_ENV = {
-    "CIRCLECOST_FIRST_POLL_SECONDS": "0",
-    "CIRCLECOST_POLL_SECONDS": "0.05",
-    "CIRCLECOST_RETRY_SECONDS": "0.05",
+    "CIRCLECOST_FIRST_POLL_SECONDS": f"{FAST_IMPORTS.first_poll_after.total_seconds():g}",
+    "CIRCLECOST_POLL_SECONDS": f"{FAST_IMPORTS.poll_every.total_seconds():g}",
+    "CIRCLECOST_RETRY_SECONDS": f"{FAST_IMPORTS.retry_failed_window_after.total_seconds():g}",
 }
-
-
-def org_and_token(emulator: Emulator, index: int = 0) -> tuple[str, str]:
-    """An organization of the emulator and the token of its admin bot."""
-    org_id = emulator.organizations[index]["id"]
-    return org_id, emulator.org_admin_tokens[org_id]
 
 
 def integration_inputs(

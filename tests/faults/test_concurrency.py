@@ -5,14 +5,14 @@ ends with every row exactly once."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from circlecost import service
-from circlecost.store import StoreLocked
+from circlecost.settings import Settings
+from circlecost.store import StoreLockedError
 from circlecost_emulator import Emulator
 from circlecost_emulator.request_log import USAGE_EXPORT_CREATE
 from tests.faults.support import (
@@ -22,32 +22,23 @@ from tests.faults.support import (
     assert_exactly_once,
     cli_env,
     integration_inputs,
-    org_and_token,
     served,
     store_file,
     total,
 )
-
-pytestmark = [pytest.mark.faults, pytest.mark.emulator]
+from tests.support import org_and_token
 
 LOCKED = "is being written by"
 
 
-@pytest.fixture
-def slow_emulator() -> Iterator[Emulator]:
-    # Each export takes two seconds, so that both processes are mid-import at the same time.
-    with Emulator(seed=29, job_delay=2.0, quota_per_hour=None) as running:
-        yield running
-
-
+# Each export takes two seconds, so that both processes are mid-import at the same time.
+@pytest.mark.emulator(seed=29, job_delay=2.0)
 def test_an_import_here_and_a_sync_in_another_process_lose_and_duplicate_nothing(
-    slow_emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
-    emulator = slow_emulator
     org_id, token = org_and_token(emulator)
     settings = replace(
         settings,
-        circleci_url=emulator.base_url,
         imports=replace(
             settings.imports,
             poll_every=timedelta(seconds=0.2),
@@ -76,7 +67,7 @@ def test_an_import_here_and_a_sync_in_another_process_lose_and_duplicate_nothing
     ) as other:
         try:
             here = service.sync_integrations(settings, token)["status"]
-        except StoreLocked as locked:
+        except StoreLockedError as locked:
             here = f"locked: {locked.message}"
         out, err = other.communicate(timeout=120)
 

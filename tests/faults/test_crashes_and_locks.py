@@ -19,7 +19,8 @@ import pytest
 
 from circlecost import faultpoints, service
 from circlecost.engine import SharedStore
-from circlecost.store import Store, StoreLocked
+from circlecost.settings import Settings, load_settings
+from circlecost.store import Store, StoreLockedError
 from circlecost_emulator import Emulator
 from circlecost_emulator.request_log import USAGE_EXPORT_CREATE
 from tests.engines import store_location as new_location
@@ -30,7 +31,6 @@ from tests.faults.support import (
     assert_exactly_once,
     cli_env,
     integration_inputs,
-    org_and_token,
     run_cli,
     served,
     store_file,
@@ -38,8 +38,7 @@ from tests.faults.support import (
     table_counts,
     total,
 )
-
-pytestmark = [pytest.mark.faults, pytest.mark.emulator]
+from tests.support import org_and_token
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_POINTS = ("after_job_recorded", "mid_insert", "before_mark_loaded")
@@ -192,7 +191,7 @@ def row_jobs(store: Store, integration_id: str, window_start: datetime) -> set[s
 
 @pytest.mark.parametrize("holder", sorted(HOLDERS))
 def test_a_second_writer_holding_the_store_gets_a_clear_locked_error_and_changes_nothing(
-    emulator: Emulator, settings: service.Settings, holder: str
+    emulator: Emulator, settings: Settings, holder: str
 ) -> None:
     org_id, token = org_and_token(emulator)
     integration_id, _ = service.create_integration(settings, integration_inputs(org_id, token))
@@ -211,7 +210,7 @@ def test_a_second_writer_holding_the_store_gets_a_clear_locked_error_and_changes
     try:
         assert holding.stdout is not None
         assert holding.stdout.readline().strip() == "holding"
-        with pytest.raises(StoreLocked) as in_process:
+        with pytest.raises(StoreLockedError) as in_process:
             service.sync_integrations(impatient, token)
         from_cli = run_cli("sync", "--wait", env=env)
     finally:
@@ -221,7 +220,7 @@ def test_a_second_writer_holding_the_store_gets_a_clear_locked_error_and_changes
     got = before.assert_intact(store, integration_id)
     SCOREBOARD.fault(
         f"second writer ({holder}) holds the store",
-        f"(b) StoreLocked names pid {holding.pid}; data intact",
+        f"(b) StoreLockedError names pid {holding.pid}; data intact",
         total(before.rows),
         got,
     )
@@ -245,7 +244,7 @@ def test_the_lock_timeout_comes_from_the_environment(
     monkeypatch.setenv("CIRCLECOST_LOCK_TIMEOUT_SECONDS", "0.25")
     monkeypatch.setenv("CIRCLECOST_STORE", str(tmp_path / "costs.duckdb"))
 
-    settings = service.Settings.from_environment()
+    settings = load_settings()
 
     assert settings.lock_timeout == 0.25
     assert settings.store().lock_timeout == 0.25

@@ -9,14 +9,17 @@ Each test records its outcome in the table printed at the end of the run.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import pytest
 
 from circlecost import service
 from circlecost.errors import CirclecostError
-from circlecost.importer import Importer, ImportStopped
+from circlecost.importer import Importer, ImportStoppedError
+from circlecost.settings import Settings
 from circlecost.store import Store
 from circlecost_emulator import Emulator
 from circlecost_emulator.request_log import DOWNLOAD, USAGE_EXPORT_CREATE, USAGE_EXPORT_GET
@@ -26,17 +29,15 @@ from tests.faults.support import (
     Snapshot,
     assert_exactly_once,
     integration_inputs,
-    org_and_token,
     served,
     stored,
     table_counts,
     total,
 )
+from tests.support import org_and_token
 
-pytestmark = [pytest.mark.faults, pytest.mark.emulator]
 
-
-def start_importing(settings: service.Settings, emulator: Emulator) -> tuple[str, str, str]:
+def start_importing(settings: Settings, emulator: Emulator) -> tuple[str, str, str]:
     """Creates the integration without waiting: its export jobs are requested, none loaded."""
     org_id, token = org_and_token(emulator)
     importing = replace(settings, create_timeout=timedelta(0))
@@ -63,7 +64,7 @@ def loaded_windows(store: Store, integration_id: str) -> list[datetime]:
 
 
 def test_a_token_revoked_after_the_first_window_turns_the_status_to_error_and_keeps_that_window(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     integration_id, org_id, token = start_importing(settings, emulator)
     store = settings.store()
@@ -81,7 +82,7 @@ def test_a_token_revoked_after_the_first_window_turns_the_status_to_error_and_ke
             settings=settings.imports,
             progress=revoke_after_the_first_load,
         )
-        with pytest.raises(ImportStopped, match=r"rejected the token \(401\)"):
+        with pytest.raises(ImportStoppedError, match=r"rejected the token \(401\)"):
             importer.run(emulator.clock.now() + timedelta(seconds=30))
 
     status, detail = status_of(store, integration_id)
@@ -99,7 +100,7 @@ def test_a_token_revoked_after_the_first_window_turns_the_status_to_error_and_ke
 
 
 def test_a_non_admin_token_is_refused_on_create_and_the_store_keeps_its_data(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     acme, acme_token = org_and_token(emulator, 0)
     acme_id, _ = service.create_integration(settings, integration_inputs(acme, acme_token))
@@ -133,13 +134,14 @@ def test_a_non_admin_token_is_refused_on_create_and_the_store_keeps_its_data(
 
 @pytest.mark.parametrize("retry_after", [1, 0])
 def test_a_429_storm_is_waited_out_as_retry_after_says_and_the_import_completes(
-    emulator: Emulator, settings: service.Settings, retry_after: int
+    emulator: Emulator, settings: Settings, retry_after: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     integration_id, org_id, token = start_importing(settings, emulator)
     # More 429s in a row than the client retries, so the engine has to hold off too.
     emulator.faults.set(rate_limit_storm=5, storm_retry_after=retry_after)
 
-    outputs = service.sync_integrations(settings, token)
+    with caplog.at_level(logging.DEBUG, logger="circlecost.circleci"):
+        outputs = service.sync_integrations(settings, token)
 
     store = settings.store()
     got = assert_exactly_once(emulator, store, integration_id)
@@ -158,12 +160,19 @@ def test_a_429_storm_is_waited_out_as_retry_after_says_and_the_import_completes(
     storm = [index for index, record in enumerate(usage) if record.status == 429]
     assert len(storm) == 5
     waits = [usage[index + 1].at - usage[index].at for index in storm]
-    assert min(waits) >= timedelta(seconds=retry_after * 0.99)  # as long as CircleCI said
+    # As long as CircleCI said, after every 429 the client heard. On a loaded machine a
+    # response can be lost on the way back (the emulator logged a 429 the client never read,
+    # and retried as a network error): that one request carried no Retry-After to obey.
+    client_log = [r.getMessage() for r in caplog.records if r.name == "circlecost.circleci"]
+    heard = sum(1 for line in client_log if line.endswith("-> 429"))
+    short = [wait for wait in waits if wait < timedelta(seconds=retry_after * 0.99)]
+    assert len(short) <= len(storm) - heard, (waits, client_log)
+    assert heard >= len(storm) - 1, client_log
     assert max(waits) < timedelta(seconds=retry_after + 5)  # and not a default minute
 
 
 def test_a_burst_of_server_errors_is_retried_and_the_import_completes(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     integration_id, org_id, token = start_importing(settings, emulator)
     emulator.faults.set(server_errors=5)  # more in a row than the client retries one GET
@@ -184,32 +193,8 @@ def test_a_burst_of_server_errors_is_retried_and_the_import_completes(
     assert emulator.requests.count(org_id=org_id, kind=USAGE_EXPORT_CREATE) == 2
 
 
-def test_a_failed_export_job_is_requested_again_and_the_import_completes(
-    emulator: Emulator, settings: service.Settings
-) -> None:
-    org_id, token = org_and_token(emulator)
-    emulator.faults.set(fail_jobs=1)
-
-    integration_id, outputs = service.create_integration(
-        settings, integration_inputs(org_id, token)
-    )
-
-    store = settings.store()
-    got = assert_exactly_once(emulator, store, integration_id)
-    SCOREBOARD.fault(
-        "failed export job (once)",
-        f"(a) {outputs['status']}, exact rows, 1 new job",
-        total(served(emulator, store, integration_id)),
-        got,
-    )
-    assert outputs["status"] == "Stable"
-    assert emulator.requests.count(org_id=org_id, kind=USAGE_EXPORT_CREATE) == 3
-    reasons = [job.error_reason for job in store.list_jobs(integration_id) if job.error_reason]
-    assert reasons == ["The usage export query timed out. Try a smaller date range."]
-
-
 def test_a_window_whose_export_fails_every_time_is_given_up_with_its_reason_and_sync_retries_it(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     org_id, token = org_and_token(emulator)
     # Jobs fail in request order: the first window's three attempts and the second's first two.
@@ -241,57 +226,86 @@ def test_a_window_whose_export_fails_every_time_is_given_up_with_its_reason_and_
     assert_exactly_once(emulator, store, integration_id)
 
 
-def test_completed_jobs_without_download_urls_are_polled_again_without_a_new_job(
-    emulator: Emulator, settings: service.Settings
+# --- faults an import gets over by itself: the integration ends Stable with the exact rows ---
+
+Handled = Callable[[Emulator, Store, str, str], None]
+
+
+def the_failure_reason_is_on_record(
+    emulator: Emulator, store: Store, integration_id: str, org_id: str
 ) -> None:
-    org_id, token = org_and_token(emulator)
-    emulator.faults.set(null_urls_polls=4)
+    reasons = [job.error_reason for job in store.list_jobs(integration_id) if job.error_reason]
+    assert reasons == ["The usage export query timed out. Try a smaller date range."]
 
-    integration_id, outputs = service.create_integration(
-        settings, integration_inputs(org_id, token)
-    )
 
-    store = settings.store()
-    got = assert_exactly_once(emulator, store, integration_id)
-    SCOREBOARD.fault(
-        "completed with null URLs (4 polls)",
-        f"(a) {outputs['status']}, exact rows",
-        total(served(emulator, store, integration_id)),
-        got,
-    )
-    assert outputs["status"] == "Stable"
-    assert emulator.requests.count(org_id=org_id, kind=USAGE_EXPORT_CREATE) == 2
+def the_job_was_polled_until_it_had_links(
+    emulator: Emulator, store: Store, integration_id: str, org_id: str
+) -> None:
     assert emulator.requests.count(org_id=org_id, kind=USAGE_EXPORT_GET) >= 2 + 4
 
 
-def test_an_expired_download_link_is_replaced_by_polling_again_without_a_new_job(
-    emulator: Emulator, settings: service.Settings
+def the_expired_link_was_refused_once(
+    emulator: Emulator, store: Store, integration_id: str, org_id: str
 ) -> None:
-    org_id, token = org_and_token(emulator)
-    emulator.faults.set(expire_links_now=1)
-
-    integration_id, outputs = service.create_integration(
-        settings, integration_inputs(org_id, token)
-    )
-
-    store = settings.store()
-    got = assert_exactly_once(emulator, store, integration_id)
-    SCOREBOARD.fault(
-        "expired download link",
-        f"(a) {outputs['status']}, exact rows",
-        total(served(emulator, store, integration_id)),
-        got,
-    )
-    assert outputs["status"] == "Stable"
     assert emulator.requests.count(kind=DOWNLOAD, status=403) == 1
-    assert emulator.requests.count(org_id=org_id, kind=USAGE_EXPORT_CREATE) == 2
 
 
-def test_a_part_that_is_not_gzip_is_refused_and_downloaded_again(
-    emulator: Emulator, settings: service.Settings
+def the_part_was_downloaded_again(
+    emulator: Emulator, store: Store, integration_id: str, org_id: str
+) -> None:
+    assert emulator.requests.count(kind=DOWNLOAD) > len(store.list_jobs(integration_id))
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """A fault set on the emulator before the create, its line in the summary table, the export
+    jobs CircleCI then holds (None: not counted), and what shows it was met and handled."""
+
+    faults: dict[str, int]
+    label: str
+    outcome: str
+    jobs: int | None
+    handled: Handled
+
+
+RECOVERED = {
+    "export-job-failed-once": Recovered(
+        {"fail_jobs": 1},
+        "failed export job (once)",
+        "exact rows, 1 new job",
+        jobs=3,
+        handled=the_failure_reason_is_on_record,
+    ),
+    "completed-without-download-urls": Recovered(
+        {"null_urls_polls": 4},
+        "completed with null URLs (4 polls)",
+        "exact rows",
+        jobs=2,
+        handled=the_job_was_polled_until_it_had_links,
+    ),
+    "expired-download-link": Recovered(
+        {"expire_links_now": 1},
+        "expired download link",
+        "exact rows",
+        jobs=2,
+        handled=the_expired_link_was_refused_once,
+    ),
+    "part-not-gzip": Recovered(
+        {"non_gzip_part": 1},
+        "part that is not gzip",
+        "exact rows",
+        jobs=None,
+        handled=the_part_was_downloaded_again,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", RECOVERED.values(), ids=RECOVERED.keys())
+def test_a_fault_met_during_create_is_handled_and_the_import_completes_with_exact_rows(
+    emulator: Emulator, settings: Settings, case: Recovered
 ) -> None:
     org_id, token = org_and_token(emulator)
-    emulator.faults.set(non_gzip_part=1)
+    emulator.faults.set(**case.faults)
 
     integration_id, outputs = service.create_integration(
         settings, integration_inputs(org_id, token)
@@ -300,13 +314,15 @@ def test_a_part_that_is_not_gzip_is_refused_and_downloaded_again(
     store = settings.store()
     got = assert_exactly_once(emulator, store, integration_id)
     SCOREBOARD.fault(
-        "part that is not gzip",
-        f"(a) {outputs['status']}, exact rows",
+        case.label,
+        f"(a) {outputs['status']}, {case.outcome}",
         total(served(emulator, store, integration_id)),
         got,
     )
     assert outputs["status"] == "Stable"
-    assert emulator.requests.count(kind=DOWNLOAD) > len(store.list_jobs(integration_id))
+    if case.jobs is not None:
+        assert emulator.requests.count(org_id=org_id, kind=USAGE_EXPORT_CREATE) == case.jobs
+    case.handled(emulator, store, integration_id, org_id)
 
 
 DAMAGED_PARTS = [
@@ -322,7 +338,7 @@ DAMAGED_PARTS = [
 
 @pytest.mark.parametrize(("fault", "label", "problem"), DAMAGED_PARTS)
 def test_a_damaged_part_on_the_first_import_fails_only_its_window_and_sync_retries_it(
-    emulator: Emulator, settings: service.Settings, fault: str, label: str, problem: str
+    emulator: Emulator, settings: Settings, fault: str, label: str, problem: str
 ) -> None:
     org_id, token = org_and_token(emulator)
     emulator.faults.set(**{fault: 1})  # the first part downloaded: the oldest window's
@@ -355,7 +371,7 @@ def test_a_damaged_part_on_the_first_import_fails_only_its_window_and_sync_retri
 
 @pytest.mark.parametrize(("fault", "label", "problem"), DAMAGED_PARTS)
 def test_a_damaged_part_on_a_refresh_keeps_the_previous_rows_of_its_window(
-    emulator: Emulator, settings: service.Settings, fault: str, label: str, problem: str
+    emulator: Emulator, settings: Settings, fault: str, label: str, problem: str
 ) -> None:
     org_id, token = org_and_token(emulator)
     integration_id, _ = service.create_integration(settings, integration_inputs(org_id, token))
@@ -384,7 +400,7 @@ def test_a_damaged_part_on_a_refresh_keeps_the_previous_rows_of_its_window(
 
 
 def test_download_links_to_this_machine_are_refused_unless_allowed_and_nothing_is_loaded(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     org_id, token = org_and_token(emulator)
     strict = replace(

@@ -1,7 +1,7 @@
 """Malformed input, generated and hand-written: CSV lines, UUIDs, prices, dates, windows, filters,
 oversize fields, bytes that are not UTF-8, download links and settings. Each one is refused with
 an error that names what is wrong (CirclecostError, ValueError or pydantic's ValidationError,
-and the client's UnsafeDownloadURL for links), and none of them changes the store."""
+and the client's UnsafeDownloadURLError for links), and none of them changes the store."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from circlecost.circleci import CircleCIClient, UnsafeDownloadURL
+from circlecost.circleci import CircleCIClient, UnsafeDownloadURLError
 from circlecost.cli import main
 from circlecost.errors import CirclecostError
 from circlecost.models import IntegrationInputs, WorkspaceInputs, field_errors
@@ -33,15 +33,17 @@ from circlecost.vql import COST_FIELDS, MAX_FILTER_LENGTH, TAG_COLUMNS, VQLError
 from circlecost.windows import Window, backfill_windows
 from circlecost_emulator import Emulator
 from circlecost_emulator.request_log import DOWNLOAD
-from tests.faults.support import SCOREBOARD, org_and_token, table_counts
+from tests.faults.support import SCOREBOARD, table_counts
+from tests.support import (
+    HEADER,
+    OCTOBER,
+    ORG_ID,
+    SAMPLE_PARTS,
+    load_sample_export,
+    org_and_token,
+    plain_line_fields,
+)
 
-pytestmark = pytest.mark.faults
-
-DATA = Path(__file__).resolve().parents[1] / "data"
-SAMPLE_PARTS = [DATA / "usage-export-part-1.csv.gz", DATA / "usage-export-part-2.csv.gz"]
-ORG_ID = "6513270e-269e-4d37-b2a7-4de452e6b438"
-OCTOBER = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC))
-HEADER = ",".join(COLUMN_NAMES)
 TYPED_COLUMNS = [name for name, kind in USAGE_COLUMNS if kind != "VARCHAR"]
 FUZZ = hypothesis_settings(
     max_examples=25,
@@ -120,21 +122,16 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> LoadedStore:
     store.migrate()
     store.ensure_first_owner("ana")
     record = store.insert_integration(ORG_ID, "sha256:0123456789abcdef", organization_name="x")
-    store.plan_windows(record.id, [OCTOBER])
-    store.replace_window_rows(record.id, OCTOBER, None, SAMPLE_PARTS)
+    load_sample_export(store, record.id)
     return LoadedStore(store, record.id, folder, itertools.count(1))
 
 
-@pytest.fixture(scope="module")
-def base_fields() -> dict[str, str]:
-    """The raw fields of a plain job line of the sample (line 4 of part 1), by column."""
-    with gzip.open(SAMPLE_PARTS[0], "rt", encoding="utf-8", newline="") as lines:
-        line = [next(lines) for _ in range(4)][-1]
-    return dict(zip(COLUMN_NAMES, line.rstrip("\n").split(","), strict=True))
+BASE_FIELDS = plain_line_fields()
 
 
-def line_with(base: dict[str, str], **changes: str) -> str:
-    return ",".join({**base, **changes}.values())
+def line_with(**changes: str) -> str:
+    """The plain job line of the sample, with `changes` to its raw fields."""
+    return ",".join({**BASE_FIELDS, **changes}.values())
 
 
 def half_of(data: bytes) -> bytes:
@@ -168,9 +165,9 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize(("column", "value", "problem"), BAD_VALUES)
 def test_a_value_that_does_not_fit_its_column_is_refused_naming_file_line_and_column(
-    loaded: LoadedStore, base_fields: dict[str, str], column: str, value: str, problem: str
+    loaded: LoadedStore, column: str, value: str, problem: str
 ) -> None:
-    part = loaded.part(csv_bytes(line_with(base_fields, **{column: value})))
+    part = loaded.part(csv_bytes(line_with(**{column: value})))
     refused(
         loaded.load(part),
         mentions=[part.name, "line 2", column, problem],
@@ -178,38 +175,73 @@ def test_a_value_that_does_not_fit_its_column_is_refused_naming_file_line_and_co
     )
 
 
+LINE = line_with()
+FIELDS = LINE.split(",")
+JOB_NAME_LINE = line_with(JOB_NAME="{}").encode()
+# id: (the part's bytes, whether to gzip them, what the error mentions besides the file name)
+MALFORMED_PARTS: dict[str, tuple[bytes, bool, list[str]]] = {
+    "one-field-too-few": (csv_bytes(",".join(FIELDS[:-1])), True, ["line 2", "has 47 fields"]),
+    "one-field-too-many": (csv_bytes(LINE + ",extra"), True, ["line 2", "has 49 fields"]),
+    "second-line-with-10-fields": (
+        csv_bytes(LINE, ",".join(FIELDS[:10])),
+        True,
+        ["line 3", "has 10 fields"],
+    ),
+    "quote-never-closed": (csv_bytes(line_with(VCS_BRANCH='"feature,x')), True, ["quote"]),
+    "text-after-the-closing-quote": (
+        csv_bytes(line_with(VCS_BRANCH='"a"b')),
+        True,
+        ["after its closing quote"],
+    ),
+    "lone-backslash-at-the-end": (csv_bytes(LINE + "\\"), True, ["lone backslash"]),
+    "byte-0xff": (
+        csv_bytes(JOB_NAME_LINE.replace(b"{}", b"bu\xffild")),
+        True,
+        ["line 2", "not UTF-8"],
+    ),
+    "overlong-utf8": (
+        csv_bytes(JOB_NAME_LINE.replace(b"{}", b"\xc0\xaf")),
+        True,
+        ["line 2", "not UTF-8"],
+    ),
+    "a-3-mb-field": (csv_bytes(JOB_NAME_LINE.replace(b"{}", b"x" * 3_000_000)), True, ["line 2"]),
+    "header-lacks-a-column": (
+        csv_bytes(LINE, header=HEADER.replace(",TOTAL_CREDITS", "")),
+        True,
+        ["TOTAL_CREDITS"],
+    ),
+    "header-repeats-a-column": (
+        csv_bytes(LINE, header=HEADER.replace("JOB_NAME", "JOB_ID")),
+        True,
+        ["repeats", "JOB_ID"],
+    ),
+    "header-has-an-unknown-column": (
+        csv_bytes(LINE, header=HEADER + ",COST_USD"),
+        True,
+        ["unknown column", "COST_USD"],
+    ),
+    "empty": (b"", True, ["empty"]),
+    "garbage-in-a-plain-csv": (b"\xff\xfe\x00garbage", False, ["line 1"]),
+    "half-a-gzip-stream": (
+        half_of(gzip.compress(csv_bytes(*[LINE] * 50))),
+        False,
+        ["not a complete gzip file"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "gzipped", "mentions"), MALFORMED_PARTS.values(), ids=MALFORMED_PARTS.keys()
+)
 def test_malformed_lines_and_headers_are_refused_naming_the_file_and_what_is_wrong(
-    loaded: LoadedStore, base_fields: dict[str, str]
+    loaded: LoadedStore, body: bytes, gzipped: bool, mentions: list[str]
 ) -> None:
-    line = line_with(base_fields)
-    fields = line.split(",")
-    job_name = line_with(base_fields, JOB_NAME="{}").encode()
-    cases: list[tuple[bytes, bool, list[str]]] = [
-        (csv_bytes(",".join(fields[:-1])), True, ["line 2", "has 47 fields"]),
-        (csv_bytes(line + ",extra"), True, ["line 2", "has 49 fields"]),
-        (csv_bytes(line, ",".join(fields[:10])), True, ["line 3", "has 10 fields"]),
-        (csv_bytes(line_with(base_fields, VCS_BRANCH='"feature,x')), True, ["quote"]),
-        (csv_bytes(line_with(base_fields, VCS_BRANCH='"a"b')), True, ["after its closing quote"]),
-        (csv_bytes(line + "\\"), True, ["lone backslash"]),
-        (csv_bytes(job_name.replace(b"{}", b"bu\xffild")), True, ["line 2", "not UTF-8"]),
-        (csv_bytes(job_name.replace(b"{}", b"\xc0\xaf")), True, ["line 2", "not UTF-8"]),
-        (csv_bytes(job_name.replace(b"{}", b"x" * 3_000_000)), True, ["line 2"]),
-        (csv_bytes(line, header=HEADER.replace(",TOTAL_CREDITS", "")), True, ["TOTAL_CREDITS"]),
-        (csv_bytes(line, header=HEADER.replace("JOB_NAME", "JOB_ID")), True, ["repeats", "JOB_ID"]),
-        (csv_bytes(line, header=HEADER + ",COST_USD"), True, ["unknown column", "COST_USD"]),
-        (b"", True, ["empty"]),
-        (b"\xff\xfe\x00garbage", False, ["line 1"]),
-        (half_of(gzip.compress(csv_bytes(*[line] * 50))), False, ["not a complete gzip file"]),
-    ]
-    for body, gzipped, mentions in cases:
-        part = loaded.part(body, gzipped=gzipped)
-        refused(loaded.load(part), mentions=[part.name, *mentions], store=loaded.store)
+    part = loaded.part(body, gzipped=gzipped)
+    refused(loaded.load(part), mentions=[part.name, *mentions], store=loaded.store)
 
 
-def test_a_bad_part_among_good_ones_loads_nothing_of_the_window(
-    loaded: LoadedStore, base_fields: dict[str, str]
-) -> None:
-    bad = loaded.part(csv_bytes(line_with(base_fields, PARALLELISM="many")))
+def test_a_bad_part_among_good_ones_loads_nothing_of_the_window(loaded: LoadedStore) -> None:
+    bad = loaded.part(csv_bytes(line_with(PARALLELISM="many")))
     refused(
         loaded.load(*SAMPLE_PARTS, bad),
         mentions=[bad.name, "PARALLELISM"],
@@ -244,10 +276,10 @@ def test_generated_lines_with_the_wrong_number_of_fields_are_refused(
 @FUZZ
 @given(column=st.sampled_from(TYPED_COLUMNS), junk=PLAIN_TEXT)
 def test_generated_values_that_are_no_number_date_or_boolean_are_refused(
-    loaded: LoadedStore, base_fields: dict[str, str], column: str, junk: str
+    loaded: LoadedStore, column: str, junk: str
 ) -> None:
     value = junk + "#"  # no number, date, timestamp or boolean contains '#'
-    part = loaded.part(csv_bytes(line_with(base_fields, **{column: value})))
+    part = loaded.part(csv_bytes(line_with(**{column: value})))
     refused(loaded.load(part), mentions=[part.name, "line 2", column], store=loaded.store)
 
 
@@ -258,9 +290,9 @@ def test_generated_values_that_are_no_number_date_or_boolean_are_refused(
     lead=st.sampled_from([b"\xff", b"\xfe", b"\xc0\x80", b"\xed\xa0\x80", b"\x80"]),
 )
 def test_generated_bytes_that_are_not_utf8_are_refused(
-    loaded: LoadedStore, base_fields: dict[str, str], column: str, junk: bytes, lead: bytes
+    loaded: LoadedStore, column: str, junk: bytes, lead: bytes
 ) -> None:
-    line = line_with(base_fields, **{column: "{}"}).encode().replace(b"{}", b"x" + lead + junk)
+    line = line_with(**{column: "{}"}).encode().replace(b"{}", b"x" + lead + junk)
     part = loaded.part(csv_bytes(line))
     refused(loaded.load(part), mentions=[part.name, "not UTF-8"], store=loaded.store)
 
@@ -268,9 +300,9 @@ def test_generated_bytes_that_are_not_utf8_are_refused(
 @FUZZ
 @given(column=st.sampled_from(COLUMN_NAMES), text=PLAIN_TEXT)
 def test_generated_quotes_that_never_close_are_refused(
-    loaded: LoadedStore, base_fields: dict[str, str], column: str, text: str
+    loaded: LoadedStore, column: str, text: str
 ) -> None:
-    part = loaded.part(csv_bytes(line_with(base_fields, **{column: '"' + text})))
+    part = loaded.part(csv_bytes(line_with(**{column: '"' + text})))
     refused(loaded.load(part), mentions=[part.name, "quote"], store=loaded.store)
 
 
@@ -316,33 +348,59 @@ def add(*args: str, env: dict[str, str]) -> Callable[[], object]:
     return attempt
 
 
-def test_bad_organization_ids_prices_and_dates_are_refused_naming_the_field(
-    loaded: LoadedStore,
+# id: (the arguments of `integrations add`, variables of its environment, what the error mentions)
+NEVER_USED = {"CIRCLECI_TOKEN": "CCIPAT_never_used_malformed"}
+BAD_ADDS: dict[str, tuple[list[str], dict[str, str], list[str]]] = {
+    **{
+        f"organization_id={org_id!r}": (["--org", org_id], NEVER_USED, ["organization_id"])
+        for org_id in BAD_ORG_IDS
+    },
+    **{
+        f"price={price!r}": (["--org", ORG_ID, "--price", price], NEVER_USED, ["price_per_credit"])
+        for price in BAD_PRICES
+    },
+    **{
+        f"token_expires_on={day!r}": (
+            ["--org", ORG_ID, "--token-expires-on", day],
+            NEVER_USED,
+            ["token_expires_on", "YYYY-MM-DD"],
+        )
+        for day in BAD_DATES
+    },
+    **{
+        f"token={token!r}": (["--org", ORG_ID], {"CIRCLECI_TOKEN": token}, ["token:", "non-ASCII"])
+        for token in ["CCIPAT_tökén", "CCIPAT_\x07bell", "CCIPAT_é_" + "x" * 40]
+    },
+    **{
+        f"circleciUrl={url!r}": (
+            ["--org", ORG_ID],
+            {"CIRCLECI_TOKEN": "CCIPAT_x", "CIRCLECI_URL": url},
+            ["circleciUrl", "must be https"],
+        )
+        for url in ["http://circleci.example.com/api/v2", "ftp://circleci.com/api/v2", "https://"]
+    },
+}
+
+
+@pytest.mark.parametrize(("args", "env", "mentions"), BAD_ADDS.values(), ids=BAD_ADDS.keys())
+def test_bad_organization_ids_prices_dates_tokens_and_urls_are_refused_naming_the_field(
+    loaded: LoadedStore, args: list[str], env: dict[str, str], mentions: list[str]
 ) -> None:
-    env = {
-        "CIRCLECOST_STORE": str(loaded.store.path),
-        "CIRCLECOST_ACTOR": "ana",
-        "CIRCLECI_TOKEN": "CCIPAT_never_used_malformed",
-    }
-    for org_id in BAD_ORG_IDS:
-        refused(add("--org", org_id, env=env), mentions=["organization_id"], store=loaded.store)
-    for price in BAD_PRICES:
-        refused(
-            add("--org", ORG_ID, "--price", price, env=env),
-            mentions=["price_per_credit"],
-            store=loaded.store,
-        )
-    for day in BAD_DATES:
-        refused(
-            add("--org", ORG_ID, "--token-expires-on", day, env=env),
-            mentions=["token_expires_on", "YYYY-MM-DD"],
-            store=loaded.store,
-        )
+    store_env = {"CIRCLECOST_STORE": str(loaded.store.path), "CIRCLECOST_ACTOR": "ana"}
+    refused(add(*args, env={**store_env, **env}), mentions=mentions, store=loaded.store)
 
 
-@pytest.mark.emulator
+@pytest.mark.parametrize(
+    ("price", "problem"),
+    [
+        ("0.00000000001", "more than 10 decimal places"),
+        ("0.00060000000001", "more than 10 decimal places"),
+        ("123456789", "too large"),
+        ("1e10", "too large"),
+    ],
+)
 def test_prices_the_store_cannot_hold_exactly_are_refused_naming_the_field(
-    loaded: LoadedStore, emulator: Emulator
+    loaded: LoadedStore, emulator: Emulator, price: str, problem: str
 ) -> None:
     org_id, token = org_and_token(emulator)
     env = {
@@ -351,114 +409,123 @@ def test_prices_the_store_cannot_hold_exactly_are_refused_naming_the_field(
         "CIRCLECI_TOKEN": token,
         "CIRCLECI_URL": emulator.base_url,
     }
-    for price, problem in [
-        ("0.00000000001", "more than 10 decimal places"),
-        ("0.00060000000001", "more than 10 decimal places"),
-        ("123456789", "too large"),
-        ("1e10", "too large"),
-    ]:
-        refused(
-            add("--org", org_id, "--price", price, env=env),
-            mentions=["price_per_credit", problem],
-            store=loaded.store,
-        )
+    refused(
+        add("--org", org_id, "--price", price, env=env),
+        mentions=["price_per_credit", problem],
+        store=loaded.store,
+    )
 
 
-def test_bad_tokens_and_circleci_urls_are_refused_naming_the_setting(loaded: LoadedStore) -> None:
-    env = {"CIRCLECOST_STORE": str(loaded.store.path), "CIRCLECOST_ACTOR": "ana"}
-    for token in ["CCIPAT_tökén", "CCIPAT_\x07bell", "CCIPAT_é_" + "x" * 40]:
-        refused(
-            add("--org", ORG_ID, env={**env, "CIRCLECI_TOKEN": token}),
-            mentions=["token:", "non-ASCII"],
-            store=loaded.store,
-        )
-    for url in ["http://circleci.example.com/api/v2", "ftp://circleci.com/api/v2", "https://"]:
-        refused(
-            add("--org", ORG_ID, env={**env, "CIRCLECI_TOKEN": "CCIPAT_x", "CIRCLECI_URL": url}),
-            mentions=["circleciUrl", "must be https"],
-            store=loaded.store,
-        )
+# id: (fields over a good integration's, the field the error names)
+BAD_INTEGRATION_FIELDS: dict[str, tuple[dict[str, object], str]] = {
+    "backfill_months=13": ({"backfill_months": 13}, "backfill_months"),
+    "backfill_months=-1": ({"backfill_months": -1}, "backfill_months"),
+    "backfill_months='three'": ({"backfill_months": "three"}, "backfill_months"),
+    "backfill_months=2.5": ({"backfill_months": 2.5}, "backfill_months"),
+    "description-of-1001-characters": ({"description": "x" * 1001}, "description"),
+    "empty-token": ({"token": ""}, "token"),
+    "token-with-a-leading-space": ({"token": " CCIPAT_x"}, "token"),
+    "token-with-a-space": ({"token": "CCIPAT x"}, "token"),
+    "misspelt-backfil_months": ({"backfil_months": 3}, "backfil_months"),
+    "price-from-february-30": (
+        {"price_schedule": [{"effective_from": "2027-02-30", "price_per_credit": 1}]},
+        "price",
+    ),
+    "price-of-zero": (
+        {"price_schedule": [{"effective_from": "2027-01-01", "price_per_credit": 0}]},
+        "price",
+    ),
+}
 
 
-def test_out_of_range_and_oversize_inputs_are_refused_naming_the_field() -> None:
+@pytest.mark.parametrize(
+    ("changes", "field"), BAD_INTEGRATION_FIELDS.values(), ids=BAD_INTEGRATION_FIELDS.keys()
+)
+def test_out_of_range_and_oversize_inputs_are_refused_naming_the_field(
+    changes: dict[str, object], field: str
+) -> None:
     good = {"token": "CCIPAT_x", "organization_id": ORG_ID}
-    cases: list[tuple[dict[str, object], str]] = [
-        ({"backfill_months": 13}, "backfill_months"),
-        ({"backfill_months": -1}, "backfill_months"),
-        ({"backfill_months": "three"}, "backfill_months"),
-        ({"backfill_months": 2.5}, "backfill_months"),
-        ({"description": "x" * 1001}, "description"),
-        ({"token": ""}, "token"),
-        ({"token": " CCIPAT_x"}, "token"),
-        ({"token": "CCIPAT x"}, "token"),
-        ({"backfil_months": 3}, "backfil_months"),
-        ({"price_schedule": [{"effective_from": "2027-02-30", "price_per_credit": 1}]}, "price"),
-        ({"price_schedule": [{"effective_from": "2027-01-01", "price_per_credit": 0}]}, "price"),
-    ]
-    for changes, field in cases:
-        refused(partial(IntegrationInputs.model_validate, {**good, **changes}), mentions=[field])
-    for name in ["", "x" * 201]:
-        refused(partial(WorkspaceInputs, name=name), mentions=["name"])
+    refused(partial(IntegrationInputs.model_validate, {**good, **changes}), mentions=[field])
+
+
+@pytest.mark.parametrize("name", ["", "x" * 201], ids=["empty", "201-characters"])
+def test_workspace_names_empty_or_too_long_are_refused_naming_the_field(name: str) -> None:
+    refused(partial(WorkspaceInputs, name=name), mentions=["name"])
 
 
 # --- windows ---------------------------------------------------------------------------------
 
 
-def test_windows_with_bad_bounds_are_refused_before_they_reach_the_ledger(
-    loaded: LoadedStore,
-) -> None:
+@pytest.mark.parametrize("months", [-1, 13, 100])
+def test_backfills_out_of_range_are_refused_naming_the_months(months: int) -> None:
     now = datetime(2026, 11, 5, 12, tzinfo=UTC)
-    for months in (-1, 13, 100):
-        refused(partial(backfill_windows, now, months), mentions=["backfill_months", str(months)])
-    naive = Window(datetime(2026, 9, 1), datetime(2026, 9, 30, 23, 59, 59))
-    for window, problem in [
-        (Window(OCTOBER.end, OCTOBER.start), "ends"),
-        (Window(OCTOBER.start, OCTOBER.start - timedelta(seconds=1)), "before it starts"),
-        (Window(OCTOBER.start, OCTOBER.end + timedelta(days=30)), "more than 31 days"),
-        (Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC)), "31 days"),
-        (naive, "timezone-aware"),
-    ]:
-        refused(
-            partial(loaded.store.plan_windows, loaded.integration_id, [OCTOBER, window]),
-            mentions=["window", problem],
-            store=loaded.store,
-        )
-        refused(
-            partial(loaded.store.reopen_window, loaded.integration_id, window),
-            mentions=["window", problem],
-            store=loaded.store,
-        )
+    refused(partial(backfill_windows, now, months), mentions=["backfill_months", str(months)])
+
+
+BAD_WINDOWS: dict[str, tuple[Window, str]] = {
+    "end-before-start": (Window(OCTOBER.end, OCTOBER.start), "ends"),
+    "a-second-before-it-starts": (
+        Window(OCTOBER.start, OCTOBER.start - timedelta(seconds=1)),
+        "before it starts",
+    ),
+    "sixty-days": (Window(OCTOBER.start, OCTOBER.end + timedelta(days=30)), "more than 31 days"),
+    "a-year": (
+        Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC)),
+        "31 days",
+    ),
+    "naive-datetimes": (
+        Window(datetime(2026, 9, 1), datetime(2026, 9, 30, 23, 59, 59)),
+        "timezone-aware",
+    ),
+}
+
+
+@pytest.mark.parametrize(("window", "problem"), BAD_WINDOWS.values(), ids=BAD_WINDOWS.keys())
+def test_windows_with_bad_bounds_are_refused_before_they_reach_the_ledger(
+    loaded: LoadedStore, window: Window, problem: str
+) -> None:
+    refused(
+        partial(loaded.store.plan_windows, loaded.integration_id, [OCTOBER, window]),
+        mentions=["window", problem],
+        store=loaded.store,
+    )
+    refused(
+        partial(loaded.store.reopen_window, loaded.integration_id, window),
+        mentions=["window", problem],
+        store=loaded.store,
+    )
 
 
 # --- report filters --------------------------------------------------------------------------
 
-BAD_FILTERS = [
-    ("costs.service = 'Compute", "no closing quote"),
-    ("costs.servce = 'Compute'", "costs.servce"),
-    ("costs.service =", "column"),
-    ("costs.service == 'Compute'", "column"),
-    ("costs.service = 'Compute' OR", "column"),
-    ("costs.service = 'Compute' AND AND costs.account = 'x'", "column"),
-    ("(costs.service = 'Compute'", "column"),
-    ("costs.service = 'Compute')", "column"),
-    ("costs.service IN ()", "column"),
-    ("costs.service NOT 'Compute'", "column"),
-    ("costs.service = Compute", "column"),
-    ("costs.service = 'a'); DROP TABLE usage; --", "column"),
-    ("1 = 1", "column"),
-    ("usage.JOB_ID = 'x'", "usage.JOB_ID"),
-    ("tags.name = 'circleci:nope' AND tags.value = 'x'", "circleci:nope"),
-    ("costs.service = 'Compute' -- comment", "column"),
-    ('costs.service = "Compute"', "column"),
-    ("costs.service = 'Compute' \x00", "column"),
-    ("costs.service = '" + "x" * MAX_FILTER_LENGTH + "'", "long"),
-    ("", "column"),
-]
+# id: (the filter, what the error mentions)
+BAD_FILTERS: dict[str, tuple[str, str]] = {
+    "quote-never-closed": ("costs.service = 'Compute", "no closing quote"),
+    "misspelt-field": ("costs.servce = 'Compute'", "costs.servce"),
+    "no-value": ("costs.service =", "column"),
+    "double-equals": ("costs.service == 'Compute'", "column"),
+    "trailing-or": ("costs.service = 'Compute' OR", "column"),
+    "and-and": ("costs.service = 'Compute' AND AND costs.account = 'x'", "column"),
+    "parenthesis-never-closed": ("(costs.service = 'Compute'", "column"),
+    "parenthesis-never-opened": ("costs.service = 'Compute')", "column"),
+    "empty-in": ("costs.service IN ()", "column"),
+    "not-without-in-or-like": ("costs.service NOT 'Compute'", "column"),
+    "unquoted-value": ("costs.service = Compute", "column"),
+    "sql-injection": ("costs.service = 'a'); DROP TABLE usage; --", "column"),
+    "no-field": ("1 = 1", "column"),
+    "a-usage-column": ("usage.JOB_ID = 'x'", "usage.JOB_ID"),
+    "unknown-circleci-tag": ("tags.name = 'circleci:nope' AND tags.value = 'x'", "circleci:nope"),
+    "sql-comment": ("costs.service = 'Compute' -- comment", "column"),
+    "double-quotes": ('costs.service = "Compute"', "column"),
+    "nul-character": ("costs.service = 'Compute' \x00", "column"),
+    "too-long": ("costs.service = '" + "x" * MAX_FILTER_LENGTH + "'", "long"),
+    "empty": ("", "column"),
+}
 
 
-def test_malformed_filters_are_refused_pointing_at_the_column(loaded: LoadedStore) -> None:
-    for text, mention in BAD_FILTERS:
-        refused(partial(compile_filter, text), mentions=[mention], kinds=(VQLError,))
+@pytest.mark.parametrize(("text", "mention"), BAD_FILTERS.values(), ids=BAD_FILTERS.keys())
+def test_malformed_filters_are_refused_pointing_at_the_column(text: str, mention: str) -> None:
+    refused(partial(compile_filter, text), mentions=[mention], kinds=(VQLError,))
 
 
 FILTER_TEXT = st.text(max_size=80) | st.from_regex(
@@ -521,26 +588,30 @@ LOOPBACK_LINKS = [
 ]
 
 
-@pytest.mark.emulator
+# (whether loopback links are allowed, the link, what the error mentions)
+LINK_CHECKS = [(allow, url, why) for url, why in UNSAFE_LINKS for allow in (False, True)]
+LINK_CHECKS += [(False, url, "loopback") for url in LOOPBACK_LINKS]
+
+
+@pytest.mark.parametrize(
+    ("allow", "url", "why"),
+    LINK_CHECKS,
+    ids=[f"{url}{' (loopback allowed)' if allow else ''}" for allow, url, _ in LINK_CHECKS],
+)
 def test_download_links_that_are_not_https_to_a_public_host_are_refused_unsent(
-    emulator: Emulator, tmp_path: Path
+    emulator: Emulator, tmp_path: Path, allow: bool, url: str, why: str
 ) -> None:
     target = tmp_path / "part.csv.gz"
-    checks: list[tuple[bool, str, str]] = [
-        (allow, url, why) for url, why in UNSAFE_LINKS for allow in (False, True)
-    ]
-    checks += [(False, url, "loopback") for url in LOOPBACK_LINKS]
-    for allow, url, why in checks:
-        with CircleCIClient(
-            "CCIPAT_links", base_url=emulator.base_url, allow_insecure_loopback_downloads=allow
-        ) as client:
-            error = refused(
-                partial(client.download_usage_export_part, url, target),
-                mentions=["Refusing download link", why],
-                kinds=(UnsafeDownloadURL,),
-            )
-        assert "X-Amz-Signature" not in str(error)
-        assert not target.exists()
+    with CircleCIClient(
+        "CCIPAT_links", base_url=emulator.base_url, allow_insecure_loopback_downloads=allow
+    ) as client:
+        error = refused(
+            partial(client.download_usage_export_part, url, target),
+            mentions=["Refusing download link", why],
+            kinds=(UnsafeDownloadURLError,),
+        )
+    assert "X-Amz-Signature" not in str(error)
+    assert not target.exists()
     assert emulator.requests.count(kind=DOWNLOAD) == 0
 
 
@@ -560,19 +631,20 @@ BAD_ENVIRONMENT = [
 ]
 
 
+@pytest.mark.parametrize(
+    ("name", "value"), BAD_ENVIRONMENT, ids=[f"{name}={value}" for name, value in BAD_ENVIRONMENT]
+)
 def test_bad_settings_in_the_environment_are_refused_naming_the_variable(
-    loaded: LoadedStore,
+    loaded: LoadedStore, name: str, value: str
 ) -> None:
-    for name, value in BAD_ENVIRONMENT:
+    def status() -> Any:
+        result = CliRunner().invoke(
+            main, ["status"], env={"CIRCLECOST_STORE": str(loaded.store.path), name: value}
+        )
+        if result.exit_code == 1 and result.stderr.startswith("error: "):
+            raise CirclecostError(result.stderr.strip())
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result
 
-        def status(n: str = name, v: str = value) -> Any:
-            result = CliRunner().invoke(
-                main, ["status"], env={"CIRCLECOST_STORE": str(loaded.store.path), n: v}
-            )
-            if result.exit_code == 1 and result.stderr.startswith("error: "):
-                raise CirclecostError(result.stderr.strip())
-            if result.exception is not None and not isinstance(result.exception, SystemExit):
-                raise result.exception
-            return result
-
-        refused(status, mentions=[name, repr(value)], store=loaded.store)
+    refused(status, mentions=[name, repr(value)], store=loaded.store)

@@ -13,6 +13,7 @@ import pytest
 
 from circlecost import service
 from circlecost.importer import ImportSettings
+from circlecost.settings import Settings
 from circlecost_emulator import Emulator
 from circlecost_emulator.request_log import USAGE_EXPORT_CREATE, USAGE_EXPORT_GET
 from tests.clock import calendar_edges
@@ -21,12 +22,10 @@ from tests.faults.support import (
     SCOREBOARD,
     assert_exactly_once,
     integration_inputs,
-    org_and_token,
     served,
     total,
 )
-
-pytestmark = [pytest.mark.faults, pytest.mark.emulator]
+from tests.support import org_and_token
 
 QUOTA = 10
 
@@ -67,7 +66,7 @@ def test_a_twelve_month_backfill_stays_within_ten_requests_an_hour_and_completes
         slept.append(seconds)
         emulator.clock.advance(seconds)
 
-    settings = service.Settings(
+    settings = Settings(
         store_location=tmp_path / "store" / "costs.duckdb",
         circleci_url=emulator.base_url,
         actor="ana",
@@ -129,7 +128,7 @@ def test_a_retry_after_is_waited_on_the_same_clock_as_the_engine(
         slept.append(seconds)
         emulator.clock.advance(seconds)
 
-    settings = service.Settings(
+    settings = Settings(
         store_location=tmp_path / "store" / "costs.duckdb",
         circleci_url=emulator.base_url,
         actor="ana",

@@ -25,7 +25,6 @@ from circlecost.models import WorkspaceInputs
 from circlecost_emulator import Emulator, default_organizations
 from tests.e2e.stack_support import reference_stack
 from tests.faults.support import (
-    FAST,
     SCOREBOARD,
     cli_env,
     integration_inputs,
@@ -33,8 +32,9 @@ from tests.faults.support import (
     store_file,
 )
 from tests.pulumi_support import export_state_without_secrets, state_files_text
+from tests.support import emulator_settings
 
-pytestmark = [pytest.mark.faults, pytest.mark.emulator, pytest.mark.e2e]
+pytestmark = pytest.mark.e2e  # it also drives `pulumi up`
 
 SEED = 31
 MARKER = "SECRETHYGIENE"
@@ -113,13 +113,9 @@ def test_the_token_never_reaches_logs_errors_files_reports_exports_audit_or_pulu
     scan.files("pulumi stack's store", stack.store.parent)
 
     # --- every service operation, with faults on the way -------------------------------------
-    settings = service.Settings(
-        store_location=tmp_path / "service" / "costs.duckdb",
-        circleci_url=emulator.base_url,
-        actor="ana",
-        allow_loopback_downloads=True,
-        imports=FAST,
-        create_timeout=timedelta(seconds=60),
+    settings = emulator_settings(
+        emulator,
+        tmp_path / "service" / "costs.duckdb",
         binding_timeout=timedelta(seconds=5),
         lock_timeout=5.0,
     )

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from circlecost.store import Store, token_fingerprint
+from circlecost.store import Store
 from circlecost.usage_columns import COLUMN_NAMES
+from circlecost.vocabulary import token_fingerprint
 from circlecost.windows import Window
 from tests.engines import store_location
-from tests.store.conftest import HEADER, SAMPLE_PARTS
+from tests.support import HEADER, SAMPLE_PARTS
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -60,7 +61,7 @@ def write_parts(folder: Path, org_id: str, window: Window, rows: int) -> list[st
     return [str(path)]
 
 
-@pytest.mark.faults
+@pytest.mark.shared_store
 def test_concurrent_runners_lose_nothing_duplicate_nothing_and_keep_the_quota(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:

@@ -13,21 +13,20 @@ from pathlib import Path
 import pytest
 
 from circlecost import service
+from circlecost.settings import Settings
 from circlecost.store import Store, StoreError
 from circlecost_emulator import Emulator
 from tests.faults.support import (
     CIRCLECOST,
     cli_env,
     integration_inputs,
-    org_and_token,
     run_cli,
     store_file,
     stored,
     table_counts,
     total,
 )
-
-pytestmark = pytest.mark.faults
+from tests.support import org_and_token
 
 HOLD_READ_ONLY = (
     "import duckdb, sys, time\n"
@@ -48,7 +47,7 @@ def digest(path: Path) -> str:
 def test_a_new_store_and_its_folder_are_readable_by_the_owner_only(tmp_path: Path) -> None:
     umask = os.umask(0o022)
     os.umask(umask)
-    settings = service.Settings(store_location=tmp_path / "private" / "costs.duckdb", actor="ana")
+    settings = Settings(store_location=tmp_path / "private" / "costs.duckdb", actor="ana")
 
     store = settings.store()
     with store.transaction():
@@ -83,9 +82,8 @@ def test_a_store_created_by_the_cli_is_private_even_under_a_permissive_umask(
     assert mode(store_location.parent) == 0o700
 
 
-@pytest.mark.emulator
 def test_reports_and_exports_read_the_store_without_ever_writing_to_it(
-    emulator: Emulator, settings: service.Settings, tmp_path: Path
+    emulator: Emulator, settings: Settings, tmp_path: Path
 ) -> None:
     org_id, token = org_and_token(emulator)
     integration_id, _ = service.create_integration(settings, integration_inputs(org_id, token))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,21 +13,12 @@ import pytest
 
 from circlecost import reports
 from circlecost.store import Integration, Store
-from circlecost.windows import Window
+from tests.support import ORG_ID, load_sample_export
 
-from .samples import DATA, ORG_ID, SAMPLE_PARTS
-
-OCTOBER = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC))
 OCTOBER_PERIOD = reports.Period(date(2026, 10, 1), date(2026, 10, 31))
 OTHER_ORG_ID = "0f6c9a4e-5d0b-4a52-9b0e-2a7d4c1e9f00"
 
 BuildReport = Callable[..., reports.Report]
-
-
-@pytest.fixture(scope="session")
-def expected() -> dict[str, Any]:
-    figures: dict[str, Any] = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
-    return figures
 
 
 def new_store(folder: Path) -> Store:
@@ -50,8 +40,7 @@ def load_samples(
         base_price=price,
         price_schedule=schedule or [],
     )
-    store.plan_windows(integration.id, [OCTOBER])
-    store.replace_window_rows(integration.id, OCTOBER, None, SAMPLE_PARTS)
+    load_sample_export(store, integration.id)
     return integration
 
 

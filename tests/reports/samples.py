@@ -17,9 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-SAMPLE_PARTS = [DATA / "usage-export-part-1.csv.gz", DATA / "usage-export-part-2.csv.gz"]
-ORG_ID = "6513270e-269e-4d37-b2a7-4de452e6b438"
+from tests.support import SAMPLE_PARTS
+
 WINDOW_START = date(2026, 10, 1)
 
 # Written out here rather than imported, so that a wrong mapping in the code shows up.

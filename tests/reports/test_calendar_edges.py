@@ -18,14 +18,13 @@ from pathlib import Path
 import pytest
 
 from circlecost import reports
-from circlecost.service import Settings
+from circlecost.settings import Settings
 from circlecost.store import Store
 from circlecost.usage_columns import COLUMN_NAMES
 from circlecost.windows import split_by_month
 from tests.clock import calendar_edges
 from tests.conftest import Travel
-
-from .samples import ORG_ID, SAMPLE_PARTS
+from tests.support import ORG_ID, SAMPLE_PARTS
 
 DAYS_OF_DATA = 400
 CREDIT_COLUMNS = ("COMPUTE_CREDITS", "TOTAL_CREDITS")

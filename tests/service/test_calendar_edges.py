@@ -8,16 +8,17 @@ from datetime import datetime, timedelta
 import pytest
 
 from circlecost import service
+from circlecost.settings import Settings
 from circlecost_emulator import Emulator
 from tests.clock import calendar_edges
 from tests.conftest import Travel
-from tests.service.conftest import org_and_token
 from tests.service.test_integrations import inputs, served, stored
+from tests.support import org_and_token
 
 
 @pytest.mark.parametrize("now", calendar_edges())
 def test_backfill_then_next_days_refresh_import_exactly_what_circleci_serves(
-    now: datetime, travel: Travel, emulator: Emulator, settings: service.Settings
+    now: datetime, travel: Travel, emulator: Emulator, settings: Settings
 ) -> None:
     travel(now)
     emulator.clock.freeze(now)  # it followed the process clock; it moves only when told now

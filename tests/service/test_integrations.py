@@ -11,11 +11,12 @@ import pytest
 from circlecost import service
 from circlecost.errors import CirclecostError
 from circlecost.models import IntegrationInputs, WorkspaceInputs
+from circlecost.settings import Settings
 from circlecost.store import Store
 from circlecost_emulator import Emulator
 from tests.emulator.helpers import credit
 from tests.engines import stored_bytes
-from tests.service.conftest import CREDIT_COLUMNS, as_actor, org_and_token
+from tests.support import CREDIT_COLUMNS, org_and_token
 
 
 def inputs(org_id: str, token: str, **extra: object) -> IntegrationInputs:
@@ -49,7 +50,7 @@ def stored(store: Store, integration_id: str) -> tuple[int, Decimal]:
 
 
 def test_create_imports_exactly_what_circleci_serves_and_becomes_stable(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     org_id, token = org_and_token(emulator)
     integration_id, outputs = service.create_integration(settings, inputs(org_id, token))
@@ -64,7 +65,7 @@ def test_create_imports_exactly_what_circleci_serves_and_becomes_stable(
 
 
 def test_create_with_a_401_token_fails_on_the_token_and_leaves_nothing(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     org_id, _ = org_and_token(emulator)
     with pytest.raises(CirclecostError) as failure:
@@ -75,7 +76,7 @@ def test_create_with_a_401_token_fails_on_the_token_and_leaves_nothing(
 
 
 def test_create_with_a_non_admin_token_fails_and_leaves_nothing(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     org_id, _ = org_and_token(emulator)
     with pytest.raises(CirclecostError) as failure:
@@ -88,7 +89,7 @@ def test_create_with_a_non_admin_token_fails_and_leaves_nothing(
 
 
 def test_a_second_integration_for_the_same_org_and_a_shared_token_are_refused(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     org_id, token = org_and_token(emulator)
     service.create_integration(settings, inputs(org_id, token))
@@ -101,17 +102,17 @@ def test_a_second_integration_for_the_same_org_and_a_shared_token_are_refused(
 
 
 def test_an_actor_without_an_owner_role_cannot_create(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     org_id, token = org_and_token(emulator)
     service.grant(settings, "eve", "Viewer")
     with pytest.raises(CirclecostError, match="'eve' holds Viewer"):
-        service.create_integration(as_actor(settings, "eve"), inputs(org_id, token))
+        service.create_integration(replace(settings, actor="eve"), inputs(org_id, token))
     assert settings.store().list_integrations() == []
 
 
 def test_a_price_change_reprices_by_exactly_the_ratio(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     org_id, token = org_and_token(emulator)
     old = inputs(org_id, token)
@@ -124,7 +125,7 @@ def test_a_price_change_reprices_by_exactly_the_ratio(
 
 
 def test_rotating_the_token_revalidates_and_moves_token_rotated_at(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     org_id, token = org_and_token(emulator)
     old = inputs(org_id, token)
@@ -138,7 +139,7 @@ def test_rotating_the_token_revalidates_and_moves_token_rotated_at(
 
 
 def test_an_invalid_new_token_fails_the_update_and_keeps_the_old_data(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     org_id, token = org_and_token(emulator)
     old = inputs(org_id, token)
@@ -155,7 +156,7 @@ def test_an_invalid_new_token_fails_the_update_and_keeps_the_old_data(
 
 
 def test_delete_purges_every_row_of_the_integration_and_keeps_the_others(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     acme, acme_token = org_and_token(emulator, 0)
     globex, globex_token = org_and_token(emulator, 1)
@@ -170,9 +171,7 @@ def test_delete_purges_every_row_of_the_integration_and_keeps_the_others(
     assert any(entry.action == "delete" for entry in store.list_audit())
 
 
-def test_refresh_after_a_day_imports_the_new_day(
-    emulator: Emulator, settings: service.Settings
-) -> None:
+def test_refresh_after_a_day_imports_the_new_day(emulator: Emulator, settings: Settings) -> None:
     org_id, token = org_and_token(emulator)
     integration_id, _ = service.create_integration(settings, inputs(org_id, token))
     rows_before = stored(settings.store(), integration_id)[0]
@@ -187,7 +186,7 @@ def test_refresh_after_a_day_imports_the_new_day(
 
 
 def test_refresh_with_an_expired_token_turns_the_status_to_error(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     org_id, token = org_and_token(emulator)
     integration_id, _ = service.create_integration(settings, inputs(org_id, token))
@@ -201,7 +200,7 @@ def test_refresh_with_an_expired_token_turns_the_status_to_error(
 
 
 def test_binding_waits_for_stable_and_a_workspace_shows_only_bound_costs(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     acme, acme_token = org_and_token(emulator, 0)
     workspace_id = service.create_workspace(settings, WorkspaceInputs(name="platform"))
@@ -217,7 +216,7 @@ def test_binding_waits_for_stable_and_a_workspace_shows_only_bound_costs(
 
 
 def test_adopt_takes_over_the_existing_integration_and_keeps_its_data(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     org_id, token = org_and_token(emulator)
     integration_id, _ = service.create_integration(settings, inputs(org_id, token))
@@ -231,7 +230,7 @@ def test_adopt_takes_over_the_existing_integration_and_keeps_its_data(
     assert settings.store().list_audit(object_id=integration_id)[0].action == "adopt"
 
 
-def test_adopt_still_checks_the_token(emulator: Emulator, settings: service.Settings) -> None:
+def test_adopt_still_checks_the_token(emulator: Emulator, settings: Settings) -> None:
     org_id, token = org_and_token(emulator)
     integration_id, _ = service.create_integration(settings, inputs(org_id, token))
     with pytest.raises(CirclecostError, match="token: CircleCI rejected the token"):

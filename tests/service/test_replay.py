@@ -2,37 +2,32 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from circlecost import service
 from circlecost.models import IntegrationInputs
+from circlecost.settings import Settings
 from circlecost_emulator import Emulator
-from tests.service.conftest import FAST
-
-DATA = Path(__file__).resolve().parent.parent / "data"
-EXPECTED = json.loads((DATA / "expected.json").read_text())
+from tests.support import EXPECTED, FAST_IMPORTS, sample_replay_dir
 
 
+@pytest.mark.emulator
 def test_replayed_sample_export_imports_to_the_expected_totals(tmp_path: Path) -> None:
-    replay = tmp_path / "replay"
-    replay.mkdir()
-    for part in ("usage-export-part-1.csv.gz", "usage-export-part-2.csv.gz"):
-        shutil.copy(DATA / part, replay / part)
-    with Emulator(replay_dir=replay, quota_per_hour=None) as emulator:
+    with Emulator(replay_dir=sample_replay_dir(tmp_path), quota_per_hour=None) as emulator:
         # The sample is October 2026; a clock early in November keeps it within the backfill.
         november = datetime(2026, 11, 20, 12, tzinfo=UTC)
         emulator.clock.set(november)
-        settings = service.Settings(
+        settings = Settings(
             store_location=tmp_path / "costs.duckdb",
             circleci_url=emulator.base_url,
             actor="ana",
             allow_loopback_downloads=True,
-            imports=FAST,
+            imports=FAST_IMPORTS,
             clock=lambda: november,
         )
         inputs = IntegrationInputs.model_validate(

@@ -10,15 +10,16 @@ import pytest
 
 from circlecost import service
 from circlecost.errors import CirclecostError
+from circlecost.settings import Settings
 from circlecost_emulator import Emulator
 from circlecost_emulator.request_log import USAGE_EXPORT_CREATE
-from tests.service.conftest import org_and_token
 from tests.service.test_integrations import inputs, served, stored
+from tests.support import org_and_token
 
 STACK = "organization/platform/prod"
 
 
-def cut_off_create(emulator: Emulator, settings: service.Settings) -> str:
+def cut_off_create(emulator: Emulator, settings: Settings) -> str:
     """A create that recorded the integration and asked for its exports, then stopped."""
     org_id, token = org_and_token(emulator)
     emulator.faults.set(null_urls_polls=100)  # CircleCI keeps the exports "completed" without links
@@ -33,7 +34,7 @@ def cut_off_create(emulator: Emulator, settings: service.Settings) -> str:
 
 
 def test_the_same_stack_asking_again_continues_the_integration_with_the_same_jobs(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     first = cut_off_create(emulator, settings)
     org_id, token = org_and_token(emulator)
@@ -61,7 +62,7 @@ def test_the_same_stack_asking_again_continues_the_integration_with_the_same_job
     ],
 )
 def test_anyone_else_still_has_to_adopt_the_integration(
-    emulator: Emulator, settings: service.Settings, stack: str | None, token_kind: str
+    emulator: Emulator, settings: Settings, stack: str | None, token_kind: str
 ) -> None:
     first = cut_off_create(emulator, settings)
     org_id, token = org_and_token(emulator)

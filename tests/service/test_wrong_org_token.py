@@ -10,12 +10,13 @@ from __future__ import annotations
 import pytest
 
 from circlecost import service
-from circlecost.importer import ImportStopped, NotAnAdmin
+from circlecost.importer import ImportStoppedError, NotAnAdminError
 from circlecost.models import IntegrationInputs
+from circlecost.settings import Settings
 from circlecost.store import Store
 from circlecost_emulator import Emulator
 from tests.engines import stored_bytes
-from tests.service.conftest import org_and_token
+from tests.support import org_and_token
 
 # The tables `Store.purge_integration` empties for an integration, plus the integrations.
 INTEGRATION_TABLES = (
@@ -45,15 +46,15 @@ def row_counts(store: Store) -> dict[str, int]:
 
 
 def test_org_a_token_for_org_b_fails_naming_b_and_leaves_nothing(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     _org_a, token_a = org_and_token(emulator, 0)
     org_b, _ = org_and_token(emulator, 1)
 
-    with pytest.raises(ImportStopped) as failure:
+    with pytest.raises(ImportStoppedError) as failure:
         service.create_integration(settings, inputs(org_b, token_a))
 
-    assert isinstance(failure.value, NotAnAdmin)
+    assert isinstance(failure.value, NotAnAdminError)
     message = failure.value.message
     assert "the token's user is not an admin of CircleCI organization" in message
     assert org_b in message
@@ -68,11 +69,11 @@ def test_org_a_token_for_org_b_fails_naming_b_and_leaves_nothing(
 
 
 def test_circleci_refused_the_export_of_b_and_made_no_job(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     _org_a, token_a = org_and_token(emulator, 0)
     org_b, _ = org_and_token(emulator, 1)
-    with pytest.raises(ImportStopped):
+    with pytest.raises(ImportStoppedError):
         service.create_integration(settings, inputs(org_b, token_a))
     posts = emulator.requests.records(org_id=org_b, kind="usage_export_create")
     assert posts, "the wrong-org check happens at the usage export"
@@ -80,12 +81,10 @@ def test_circleci_refused_the_export_of_b_and_made_no_job(
     assert emulator.requests.count(org_id=org_b, kind="usage_export_get") == 0
 
 
-def test_the_same_token_still_works_for_its_own_org(
-    emulator: Emulator, settings: service.Settings
-) -> None:
+def test_the_same_token_still_works_for_its_own_org(emulator: Emulator, settings: Settings) -> None:
     org_a, token_a = org_and_token(emulator, 0)
     org_b, _ = org_and_token(emulator, 1)
-    with pytest.raises(ImportStopped):
+    with pytest.raises(ImportStoppedError):
         service.create_integration(settings, inputs(org_b, token_a))
 
     integration_id, outputs = service.create_integration(settings, inputs(org_a, token_a))
@@ -101,11 +100,11 @@ def test_the_same_token_still_works_for_its_own_org(
 
 
 def test_org_b_then_gets_its_integration_with_its_own_token(
-    emulator: Emulator, settings: service.Settings
+    emulator: Emulator, settings: Settings
 ) -> None:
     _org_a, token_a = org_and_token(emulator, 0)
     org_b, token_b = org_and_token(emulator, 1)
-    with pytest.raises(ImportStopped):
+    with pytest.raises(ImportStoppedError):
         service.create_integration(settings, inputs(org_b, token_a))
 
     _integration_id, outputs = service.create_integration(settings, inputs(org_b, token_b))

@@ -1,33 +1,19 @@
-"""Fixtures: a migrated store in tmp_path, the sample export, and a writer of small parts."""
+"""Fixtures: a migrated store in tmp_path, and a writer of small parts over the sample's line.
+The sample export itself and its figures come from tests/support.py and tests/conftest.py."""
 
 import gzip
-import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from circlecost.store import Integration, Store, token_fingerprint
-from circlecost.usage_columns import COLUMN_NAMES
-from circlecost.windows import Window
+from circlecost.store import Integration, Store
+from circlecost.vocabulary import token_fingerprint
 from tests.engines import ENGINES, new_store
-
-DATA = Path(__file__).resolve().parent.parent / "data"
-SAMPLE_PARTS = [DATA / "usage-export-part-1.csv.gz", DATA / "usage-export-part-2.csv.gz"]
-ORG_ID = "6513270e-269e-4d37-b2a7-4de452e6b438"
-OCTOBER = Window(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC))
-NOVEMBER = Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC))
-HEADER = ",".join(COLUMN_NAMES)
+from tests.support import HEADER, ORG_ID, plain_line_fields
 
 WritePart = Callable[..., Path]
-
-
-@pytest.fixture
-def expected() -> dict[str, object]:
-    figures: dict[str, object] = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
-    return figures
 
 
 @pytest.fixture(params=ENGINES)
@@ -49,10 +35,7 @@ def integration(store: Store) -> Integration:
 @pytest.fixture
 def base_fields() -> dict[str, str]:
     """The raw fields of a plain job line of the sample (line 4 of part 1), by column."""
-    with gzip.open(SAMPLE_PARTS[0], "rt", encoding="utf-8", newline="") as lines:
-        next(lines), next(lines), next(lines)
-        values = next(lines).rstrip("\n").split(",")
-    return dict(zip(COLUMN_NAMES, values, strict=True))
+    return plain_line_fields()
 
 
 @pytest.fixture

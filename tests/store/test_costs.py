@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 
 from circlecost.errors import CirclecostError
-from circlecost.store import BASE_PRICE_DATE, Integration, Price, Store, token_fingerprint
-
-from .conftest import OCTOBER, SAMPLE_PARTS
+from circlecost.store import BASE_PRICE_DATE, Integration, Price, Store
+from circlecost.vocabulary import token_fingerprint
+from tests.support import OCTOBER, SAMPLE_PARTS
 
 
 @pytest.fixture

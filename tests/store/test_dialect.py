@@ -7,8 +7,9 @@ import pytest
 
 from circlecost.csvload import split_fields
 from circlecost.store import Integration, Store
+from tests.support import NOVEMBER
 
-from .conftest import NOVEMBER, WritePart
+from .conftest import WritePart
 
 # (column, raw field as written in the file, value in the usage table)
 DIALECT = [

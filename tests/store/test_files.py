@@ -13,17 +13,16 @@ import pytest
 
 from circlecost.store import (
     MIGRATIONS,
-    NotFound,
     Store,
-    StoreCorrupt,
+    StoreCorruptError,
     StoreError,
-    StoreLocked,
-    StoreOutdated,
-    token_fingerprint,
+    StoreLockedError,
+    StoreNotFoundError,
+    StoreOutdatedError,
 )
 from circlecost.usage_columns import USAGE_COLUMNS
-
-from .conftest import OCTOBER, ORG_ID, SAMPLE_PARTS
+from circlecost.vocabulary import token_fingerprint
+from tests.support import OCTOBER, ORG_ID, SAMPLE_PARTS
 
 HOLD_LOCK = textwrap.dedent(
     """
@@ -99,7 +98,7 @@ def test_a_store_newer_than_the_code_is_refused(store: Store) -> None:
     with store.transaction() as con:
         con.execute("INSERT INTO schema_version VALUES (?, now()::TIMESTAMP)", [99])
 
-    with pytest.raises(StoreOutdated, match="schema version 99"):
+    with pytest.raises(StoreOutdatedError, match="schema version 99"):
         store.migrate()
 
 
@@ -126,7 +125,7 @@ def test_writer_finding_the_store_locked_says_who_holds_it(
 ) -> None:
     impatient = Store(store.path, lock_timeout=0.3)
 
-    with pytest.raises(StoreLocked) as caught:
+    with pytest.raises(StoreLockedError) as caught:
         impatient.set_import_status("any", "Stable", "")
 
     message = str(caught.value)
@@ -140,7 +139,7 @@ def test_writer_finding_the_store_locked_says_who_holds_it(
 def test_lock_held_by_an_unknown_process_names_its_pid(
     store: Store, holder: subprocess.Popen[str]
 ) -> None:
-    with pytest.raises(StoreLocked, match=f"pid {holder.pid}"):
+    with pytest.raises(StoreLockedError, match=f"pid {holder.pid}"):
         Store(store.path, lock_timeout=0.2).migrate()
 
 
@@ -168,7 +167,7 @@ def test_reader_reads_and_cannot_write(store: Store) -> None:
 
 
 def test_reader_of_a_missing_store_says_how_to_create_it(tmp_path: Path) -> None:
-    with pytest.raises(NotFound, match="run `pulumi up`"):
+    with pytest.raises(StoreNotFoundError, match="run `pulumi up`"):
         Store(tmp_path / "none.duckdb").list_integrations()
 
 
@@ -176,7 +175,7 @@ def test_a_damaged_file_is_reported_as_corrupt(tmp_path: Path) -> None:
     path = tmp_path / "costs.duckdb"
     path.write_bytes(b"not a database" * 1000)
 
-    with pytest.raises(StoreCorrupt) as caught:
+    with pytest.raises(StoreCorruptError) as caught:
         Store(path).migrate()
     assert caught.value.hint.startswith("restore it from a backup")
 

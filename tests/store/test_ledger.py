@@ -7,14 +7,13 @@ import pytest
 
 from circlecost.store import (
     Integration,
-    NotFound,
     Store,
-    StoreConflict,
-    token_fingerprint,
+    StoreConflictError,
+    StoreNotFoundError,
 )
+from circlecost.vocabulary import token_fingerprint
 from tests.engines import store_location
-
-from .conftest import NOVEMBER, OCTOBER, ORG_ID, SAMPLE_PARTS
+from tests.support import NOVEMBER, OCTOBER, ORG_ID, SAMPLE_PARTS
 
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 
@@ -60,7 +59,7 @@ def test_job_updates_count_polls_and_keep_the_failure_reason(
         "timeout",
         False,
     )
-    with pytest.raises(NotFound, match="record_job"):
+    with pytest.raises(StoreNotFoundError, match="record_job"):
         store.update_job("job-unknown", "created", NOW, None)
 
 
@@ -119,7 +118,9 @@ def test_a_429_blocks_requests_until_the_given_time(store: Store) -> None:
 
 
 def test_one_integration_per_organization(store: Store, integration: Integration) -> None:
-    with pytest.raises(StoreConflict, match=f"organization {ORG_ID} already has an integration"):
+    with pytest.raises(
+        StoreConflictError, match=f"organization {ORG_ID} already has an integration"
+    ):
         store.insert_integration(ORG_ID, "sha256:other")
 
 
@@ -163,7 +164,7 @@ def test_workspaces_have_unique_names_and_bindings(store: Store, integration: In
     store.bind(workspace.id, integration.id, actor="alice")
     store.bind(workspace.id, integration.id)
 
-    with pytest.raises(StoreConflict, match="named 'platform'"):
+    with pytest.raises(StoreConflictError, match="named 'platform'"):
         store.create_workspace("platform")
     assert store.workspace_integration_ids(workspace.id) == [integration.id]
     assert store.unbind(workspace.id, integration.id, actor="alice")
@@ -187,7 +188,9 @@ def test_only_an_embedded_store_adopts_its_first_actor(store: Store) -> None:
 def test_init_names_the_first_owner_once(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     store = Store(store_location(request, "shared", tmp_path))
     assert not store.exists()
-    with pytest.raises(NotFound, match="there is no circlecost store in ducklake:postgres:"):
+    with pytest.raises(
+        StoreNotFoundError, match="there is no circlecost store in ducklake:postgres:"
+    ):
         store.migrate()
 
     assert store.initialize("ana")

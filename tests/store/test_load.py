@@ -8,8 +8,9 @@ import pytest
 from circlecost import csvload
 from circlecost.csvload import CsvFormatError
 from circlecost.store import Integration, Store
+from tests.support import HEADER, NOVEMBER, OCTOBER, SAMPLE_PARTS
 
-from .conftest import NOVEMBER, OCTOBER, SAMPLE_PARTS, WritePart
+from .conftest import WritePart
 
 
 def usage_rows(store: Store, integration_id: str) -> int:
@@ -185,8 +186,6 @@ def test_part_with_a_missing_or_unknown_column_names_file_and_column(
     header: str | None,
     problem: str,
 ) -> None:
-    from .conftest import HEADER
-
     part = write_part(header=HEADER + ",COST_CENTER" if header is None else header)
 
     with pytest.raises(CsvFormatError) as caught:

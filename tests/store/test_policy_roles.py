@@ -13,7 +13,7 @@ import pytest
 
 from circlecost.access import roles_for_policy
 from circlecost.engine import LAKE_PREFIX, SharedStore
-from circlecost.store import NotFound, Store
+from circlecost.store import Store, StoreNotFoundError
 from tests.engines import ENGINES, store_location
 
 
@@ -51,7 +51,7 @@ def test_a_shared_store_never_created_fails_and_says_how_to_create_it(
 ) -> None:
     location = store_location(request, "shared", tmp_path)
 
-    with pytest.raises(NotFound) as missing:
+    with pytest.raises(StoreNotFoundError) as missing:
         roles_for_policy(setting(location), "anyone")
 
     assert "store init --owner" in missing.value.hint

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from circlecost.engine import SharedStore, StoreUnreachable, parse_location
+from circlecost.engine import SharedStore, StoreUnreachableError, parse_location
 from circlecost.errors import CirclecostError
-from circlecost.store import NotFound, Store
+from circlecost.store import Store, StoreNotFoundError
 from tests.services import free_port
 
 SECRET = "s3cr3t-pw-" + "x" * 8
@@ -21,7 +21,7 @@ def test_an_unreachable_catalog_names_host_and_port_and_what_to_check() -> None:
     port = free_port()
     store = Store(SharedStore(f"host=127.0.0.1 port={port} user=ci dbname=costs connect_timeout=2"))
 
-    with pytest.raises(StoreUnreachable) as caught:
+    with pytest.raises(StoreUnreachableError) as caught:
         store.list_integrations()
 
     where = f"ducklake:postgres:host=127.0.0.1 port={port}"
@@ -39,7 +39,7 @@ def test_a_refused_login_says_so_and_never_prints_the_password(
     )
     monkeypatch.setenv("PGPASSWORD", "wrong-" + SECRET)
 
-    with pytest.raises(StoreUnreachable) as caught:
+    with pytest.raises(StoreUnreachableError) as caught:
         Store(SharedStore(without_password)).list_integrations()
 
     text = f"{caught.value.message} {caught.value.hint}"
@@ -65,7 +65,7 @@ def test_a_missing_catalog_database_says_how_to_create_it(postgres_server: Any) 
     catalog = postgres_server.fresh_database("gone")
     missing = catalog.replace("dbname=", "dbname=missing_")
 
-    with pytest.raises(StoreUnreachable) as caught:
+    with pytest.raises(StoreUnreachableError) as caught:
         Store(SharedStore(missing)).list_integrations()
 
     assert "does not exist" in caught.value.message
@@ -101,5 +101,5 @@ def test_a_store_not_created_yet_says_to_run_store_init(postgres_server: Any) ->
         store.list_integrations()
     assert "there is no circlecost store in ducklake:postgres:" in caught.value.message
     assert "circlecost store init --owner NAME" in caught.value.hint
-    with pytest.raises(NotFound, match="there is no circlecost store"):
+    with pytest.raises(StoreNotFoundError, match="there is no circlecost store"):
         store.migrate()  # what `pulumi up` does first: it never creates a shared store

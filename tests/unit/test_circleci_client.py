@@ -21,28 +21,28 @@ from pydantic import SecretStr
 
 from circlecost.circleci import (
     DEFAULT_TIMEOUT,
-    AccessDenied,
-    BadRequest,
+    AccessDeniedError,
+    BadRequestError,
     CircleCIClient,
     CircleCIConnectionError,
     CircleCIError,
     CircleCIStatusError,
-    CircleCITimeout,
+    CircleCITimeoutError,
     CircleCITransportError,
-    DownloadLinkExpired,
-    InvalidToken,
-    NotFound,
+    DownloadLinkExpiredError,
+    InvalidTokenError,
+    NotFoundError,
     NotGzipError,
-    RateLimited,
+    RateLimitedError,
     RateLimitInfo,
     RetryPolicy,
     ServerError,
-    UnexpectedResponse,
-    UnsafeDownloadURL,
+    UnexpectedResponseError,
+    UnsafeDownloadURLError,
     parse_rate_limit_headers,
     parse_retry_after,
-    token_fingerprint,
 )
+from circlecost.vocabulary import token_fingerprint
 from tests.clock import SUITE_NOW
 
 # Recognisable, so a leak anywhere is easy to spot.
@@ -331,7 +331,7 @@ def test_a_body_missing_required_fields_raises_unexpected_response_naming_the_ca
 ) -> None:
     harness = connect(reply(200, {"state": "completed"}))
 
-    with pytest.raises(UnexpectedResponse, match=r"GET /organizations/.*usage_export_job_id"):
+    with pytest.raises(UnexpectedResponseError, match=r"GET /organizations/.*usage_export_job_id"):
         get_job(harness.client)
 
 
@@ -415,12 +415,12 @@ def test_token_fingerprint_is_a_short_sha256_prefix() -> None:
 @pytest.mark.parametrize(
     ("status", "error_class"),
     [
-        (400, BadRequest),
-        (401, InvalidToken),
-        (403, AccessDenied),
-        (404, NotFound),
+        (400, BadRequestError),
+        (401, InvalidTokenError),
+        (403, AccessDeniedError),
+        (404, NotFoundError),
         (409, CircleCIStatusError),
-        (429, RateLimited),
+        (429, RateLimitedError),
         (500, ServerError),
         (502, ServerError),
         (503, ServerError),
@@ -448,11 +448,11 @@ def test_each_error_status_raises_its_own_error_class(
 @pytest.mark.parametrize(
     ("status", "error_class", "advice"),
     [
-        (400, BadRequest, "at most 31 days"),
-        (401, InvalidToken, "create a new personal API token"),
-        (403, AccessDenied, "use a token of a user who has it"),
-        (404, NotFound, "check it for typos"),
-        (429, RateLimited, "retry later"),
+        (400, BadRequestError, "at most 31 days"),
+        (401, InvalidTokenError, "create a new personal API token"),
+        (403, AccessDeniedError, "use a token of a user who has it"),
+        (404, NotFoundError, "check it for typos"),
+        (429, RateLimitedError, "retry later"),
         (500, ServerError, "status.circleci.com"),
     ],
 )
@@ -472,7 +472,7 @@ def test_error_messages_name_the_call_and_say_what_to_do_next(
 def test_bad_request_carries_circleci_message(connect: Connect) -> None:
     harness = connect(reply(400, {"message": "Unexpected request body provided."}))
 
-    with pytest.raises(BadRequest) as caught:
+    with pytest.raises(BadRequestError) as caught:
         create_job(harness.client)
 
     assert caught.value.circleci_message == "Unexpected request body provided."
@@ -496,7 +496,7 @@ def test_usage_export_403_and_404_mean_not_an_org_admin_or_wrong_org(
 ) -> None:
     harness = connect(reply(status, {"message": "Forbidden"}), retry=NO_RETRY)
 
-    with pytest.raises(AccessDenied) as caught:
+    with pytest.raises(AccessDeniedError) as caught:
         call(harness.client)
 
     assert caught.value.status_code == status
@@ -508,7 +508,7 @@ def test_usage_export_403_and_404_mean_not_an_org_admin_or_wrong_org(
 def test_404_outside_usage_export_is_not_found(connect: Connect) -> None:
     harness = connect(reply(404, {"message": "Not found"}), retry=NO_RETRY)
 
-    with pytest.raises(NotFound, match=f"GET /organization/{ORG_ID} failed with HTTP 404"):
+    with pytest.raises(NotFoundError, match=f"GET /organization/{ORG_ID} failed with HTTP 404"):
         harness.client.get_organization(ORG_ID)
 
 
@@ -610,7 +610,7 @@ def test_rate_limited_errors_carry_retry_after_and_rate_limit_info(connect: Conn
     )
     harness = connect(answer, retry=NO_RETRY)
 
-    with pytest.raises(RateLimited) as caught:
+    with pytest.raises(RateLimitedError) as caught:
         harness.client.get_current_user()
 
     assert caught.value.retry_after == 42.0
@@ -696,7 +696,7 @@ def test_a_retry_after_longer_than_the_policy_allows_raises_instead_of_sleeping(
 ) -> None:
     harness = connect(reply(429, Retry_After="7200"), reply(200, USER_BODY))
 
-    with pytest.raises(RateLimited) as caught:
+    with pytest.raises(RateLimitedError) as caught:
         harness.client.get_current_user()
 
     assert caught.value.retry_after == 7200.0
@@ -741,10 +741,10 @@ def test_get_retries_transport_errors(
 @pytest.mark.parametrize(
     ("answer", "error_class"),
     [
-        pytest.param(reply(429, Retry_After="1"), RateLimited, id="429"),
+        pytest.param(reply(429, Retry_After="1"), RateLimitedError, id="429"),
         pytest.param(reply(503), ServerError, id="503"),
         pytest.param(fail(httpx.ConnectError), CircleCIConnectionError, id="connect-error"),
-        pytest.param(fail(httpx.ReadTimeout), CircleCITimeout, id="read-timeout"),
+        pytest.param(fail(httpx.ReadTimeout), CircleCITimeoutError, id="read-timeout"),
     ],
 )
 @pytest.mark.parametrize("max_attempts", [1, 2, 4])
@@ -778,8 +778,8 @@ def test_get_does_not_retry_client_errors(connect: Connect, status: int) -> None
 @pytest.mark.parametrize(
     ("error_type", "error_class"),
     [
-        (httpx.ReadTimeout, CircleCITimeout),
-        (httpx.WriteTimeout, CircleCITimeout),
+        (httpx.ReadTimeout, CircleCITimeoutError),
+        (httpx.WriteTimeout, CircleCITimeoutError),
         (httpx.ReadError, CircleCIConnectionError),
         (httpx.RemoteProtocolError, CircleCIConnectionError),
     ],
@@ -834,7 +834,7 @@ def test_post_is_not_retried_on_server_errors(connect: Connect, status: int) -> 
 def test_post_raises_rate_limited_at_once_with_retry_after(connect: Connect) -> None:
     harness = connect(reply(429, {"message": "Rate limit exceeded."}, Retry_After="60"))
 
-    with pytest.raises(RateLimited) as caught:
+    with pytest.raises(RateLimitedError) as caught:
         create_job(harness.client)
 
     assert caught.value.retry_after == 60.0
@@ -852,10 +852,10 @@ def test_post_raises_rate_limited_at_once_with_retry_after(connect: Connect) -> 
     ("error_type", "error_class", "never_sent"),
     [
         (httpx.ConnectError, CircleCIConnectionError, True),
-        (httpx.ConnectTimeout, CircleCITimeout, True),
-        (httpx.PoolTimeout, CircleCITimeout, True),
-        (httpx.ReadTimeout, CircleCITimeout, False),
-        (httpx.WriteTimeout, CircleCITimeout, False),
+        (httpx.ConnectTimeout, CircleCITimeoutError, True),
+        (httpx.PoolTimeout, CircleCITimeoutError, True),
+        (httpx.ReadTimeout, CircleCITimeoutError, False),
+        (httpx.WriteTimeout, CircleCITimeoutError, False),
         (httpx.ReadError, CircleCIConnectionError, False),
         (httpx.WriteError, CircleCIConnectionError, False),
         (httpx.RemoteProtocolError, CircleCIConnectionError, False),
@@ -968,11 +968,11 @@ def test_an_expired_download_link_raises_download_link_expired(
 ) -> None:
     harness = connect(serve_bytes(b"<Error><Code>AccessDenied</Code></Error>", status=403))
 
-    with pytest.raises(DownloadLinkExpired) as caught:
+    with pytest.raises(DownloadLinkExpiredError) as caught:
         harness.client.download_usage_export_part(PRESIGNED_URL, tmp_path / "part.csv.gz")
 
     assert isinstance(caught.value, CircleCIStatusError)
-    assert not isinstance(caught.value, AccessDenied)
+    assert not isinstance(caught.value, AccessDeniedError)
     assert "GET the usage export job for fresh links" in str(caught.value)
     assert "SIGNATURE-SECRET" not in str(caught.value)
     assert len(harness.fake.requests) == 1
@@ -1058,7 +1058,7 @@ def test_download_links_to_private_addresses_or_without_https_are_refused(
 ) -> None:
     harness = connect(serve_bytes(FAKE_GZIP), allow_insecure_loopback_downloads=allow_loopback)
 
-    with pytest.raises(UnsafeDownloadURL, match=reason):
+    with pytest.raises(UnsafeDownloadURLError, match=reason):
         harness.client.download_usage_export_part(url, tmp_path / "part.csv.gz")
 
     assert harness.fake.requests == []
@@ -1071,7 +1071,7 @@ def test_a_refused_download_link_is_named_without_its_query(
     harness = connect(serve_bytes(FAKE_GZIP))
     insecure = PRESIGNED_URL.replace("https://", "http://")
 
-    with pytest.raises(UnsafeDownloadURL) as caught:
+    with pytest.raises(UnsafeDownloadURLError) as caught:
         harness.client.download_usage_export_part(insecure, tmp_path / "part.csv.gz")
 
     assert PART_PATH.replace("https://", "http://") in str(caught.value)

@@ -12,7 +12,6 @@ import pulumi
 import pytest
 from pydantic import ValidationError
 
-from circlecost import service
 from circlecost.engine import SharedStore
 from circlecost.models import (
     BindingInputs,
@@ -31,6 +30,7 @@ from circlecost.resources import (
     settings_from_config,
     user_inputs,
 )
+from circlecost.settings import Settings
 
 ORG = "bcf0fc20-925e-4560-aeb7-de49d4dcd866"
 OTHER_ORG = "34f108a1-f31c-4064-bd66-eb7ecc1663a2"
@@ -78,7 +78,7 @@ CAMEL_NEWS: dict[str, Any] = {
 
 def integration_provider(tmp_path: Path) -> IntegrationProvider:
     provider = IntegrationProvider()
-    provider._settings = service.Settings(store_location=tmp_path / "no-store.duckdb")
+    provider._settings = Settings(store_location=tmp_path / "no-store.duckdb")
     return provider
 
 

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from circlecost.policies import rules
+from circlecost.vocabulary import token_fingerprint
 from tests.clock import calendar_edges
 
 TODAY = date(2026, 11, 25)
@@ -31,7 +32,7 @@ def test_dedicated_token_names_both_resources_and_never_the_token() -> None:
     assert len(messages) == 1
     assert "'acme'" in messages[0]
     assert "'globex'" in messages[0]
-    assert rules.fingerprint(TOKEN) in messages[0]
+    assert token_fingerprint(TOKEN) in messages[0]
     no_token_in(messages)
 
 

@@ -2,16 +2,16 @@
 each on both store engines: embedded (one DuckDB file) and shared (DuckLake: a PostgreSQL
 catalog and a directory of Parquet files), with the ratio shared/embedded.
 
-    .venv/bin/python -m tests.bench [--rows 1000000] [--parts 4] [--runs 3] [--baseline-runs 2]
-        [--report-rows-millions 10]
+    .venv/bin/python -m bench.import_bench [--rows 1000000] [--parts 4] [--runs 3]
+        [--baseline-runs 2] [--report-rows-millions 10]
 
-Import: the emulator's bulk generator (provider/emulator/bulk.py) writes a usage export, and
-each run loads it through the real store (`Store.replace_window_rows`) into a new store, in a
+Import: the emulator's bulk generator (emulator/circlecost_emulator/bulk.py) writes a usage export,
+and each run loads it through the real store (`Store.replace_window_rows`) into a new store, in a
 fresh child process, so that the peak RSS it reports is the load's own: `--runs` runs into a new
-embedded store each, then as many into a new shared store each (a fresh catalog database and
-data directory per run). Baseline: pandas `read_csv` of the same parts (escapechar and `\\N` as
-NULL; parse only, each part's frame dropped once counted), also in a child. Then the report
-benchmark (tests/bench_reports.py), on a store of each engine.
+embedded store each, then as many into a new shared store each (a fresh catalog database and data
+directory per run). Baseline: pandas `read_csv` of the same parts (escapechar and `\\N` as NULL;
+parse only, each part's frame dropped once counted), also in a child. Then the report benchmark
+(bench/reports_bench.py), on a store of each engine.
 
 The shared store's catalog lives in one throwaway PostgreSQL server (tests/services.py), started
 here for the whole run and stopped at its end; the children only get a connection string. With
@@ -220,7 +220,7 @@ def _run_child(kind: str, work: Path, number: int, catalog: str | None = None) -
     name = f"{kind}-{number}" if catalog is None else f"{kind}-shared-{number}"
     store_dir = work / name
     store_dir.mkdir()
-    command = [sys.executable, "-m", "tests.bench", "--child", kind, str(work / "parts")]
+    command = [sys.executable, "-m", "bench.import_bench", "--child", kind, str(work / "parts")]
     command.append(str(store_dir))
     if catalog is not None:
         command += ["--catalog", catalog]
@@ -329,9 +329,9 @@ def _print_accounting(written: Written, engines: dict[str, list[Run | None]]) ->
 
 
 def report_benchmark(rows_millions: float, server: PostgresServer | None) -> None:
-    """The report benchmark (tests/bench_reports.py) on an embedded store and, with a server,
+    """The report benchmark (bench/reports_bench.py) on an embedded store and, with a server,
     on a shared one."""
-    from tests.bench_reports import run_report_benchmark
+    from bench.reports_bench import run_report_benchmark
 
     catalog = server.fresh_database("bench_reports") if server is not None else None
     run_report_benchmark(rows_millions, catalog)

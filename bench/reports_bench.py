@@ -2,7 +2,7 @@
 on both store engines: embedded (one DuckDB file) and shared (DuckLake: a PostgreSQL catalog
 and Parquet files), with the ratio shared/embedded.
 
-    .venv/bin/python -m tests.bench_reports [--rows-millions 10]
+    .venv/bin/python -m bench.reports_bench [--rows-millions 10]
 
 Each store is filled straight from DuckDB's `range()` (no CSV), half the usage rows for each of
 two integrations, every row with two non-zero credit columns, so that the `costs` view yields
@@ -26,9 +26,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench.import_bench import new_store, postgres_server
 from circlecost import reports
 from circlecost.store import Store
-from tests.bench import new_store, postgres_server
 
 FIRST_DAY = date(2025, 11, 1)
 LAST_DAY = date(2026, 10, 31)

@@ -1,0 +1,50 @@
+"""The words circlecost, its store and its policy pack share, each defined once.
+
+This module imports nothing else of circlecost, so that the policy pack can use it without
+loading the provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Final
+
+# The type token Pulumi gives circlecost's Integration resource (a dynamic resource named
+# `circlecost:Integration`); the policy pack recognises integrations by it.
+INTEGRATION_TYPE: Final = "pulumi-python:dynamic/circlecost:Integration"
+
+
+class Status(StrEnum):
+    """An integration's import status, as the resource's `status` output and the store show it."""
+
+    IMPORTING = "Importing"
+    STABLE = "Stable"
+    WARNING = "Warning"
+    ERROR = "Error"
+
+
+class Role(StrEnum):
+    """What a principal may do in a store, strongest first."""
+
+    ORGANIZATION_OWNER = "Organization Owner"
+    INTEGRATION_OWNER = "Integration Owner"
+    EDITOR = "Editor"
+    VIEWER = "Viewer"
+
+
+# Who may create, change or delete an Integration (the provider checks, the policy pack warns).
+INTEGRATION_CHANGERS: Final = (Role.ORGANIZATION_OWNER, Role.INTEGRATION_OWNER)
+
+
+def sql_values(words: type[StrEnum]) -> str:
+    """The enum's values as a SQL list, for a CHECK constraint: ('A', 'B')."""
+    return "(" + ", ".join(f"'{word.value}'" for word in words) + ")"
+
+
+def token_fingerprint(token: str) -> str:
+    """Identifies a token without revealing it: 'sha256:' and 16 hex digits of its SHA-256.
+
+    Safe to store, log and show; enough to spot one token used by two integrations.
+    """
+    return "sha256:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:16]
