@@ -27,7 +27,7 @@ from circlecost.errors import CirclecostError
 from circlecost.importer import ImportReport, TokenRejectedError
 from circlecost.settings import Settings, read_sources
 from circlecost.store import Integration, Store
-from circlecost.vocabulary import Status
+from circlecost.vocabulary import PERIODS, Status
 
 EPILOG_STORE = "The store is --store, else CIRCLECOST_STORE, else .circlecost/costs.duckdb."
 # CircleCI's usage export quota refills over an hour: one full cycle fits in the default wait.
@@ -501,18 +501,7 @@ def parse_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -
 @click.option("--to", "end", callback=parse_day, help="Last day (YYYY-MM-DD), inclusive.")
 @click.option(
     "--period",
-    type=click.Choice(
-        [
-            "this_month",
-            "last_month",
-            "last_7_days",
-            "last_30_days",
-            "last_3_months",
-            "last_6_months",
-            "last_12_months",
-            "year_to_date",
-        ]
-    ),
+    type=click.Choice(PERIODS),
 )
 @click.option("--workspace", help="Only integrations bound to this workspace.")
 @click.option(

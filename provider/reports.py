@@ -28,7 +28,8 @@ import duckdb
 
 from circlecost.errors import CirclecostError
 from circlecost.usage_columns import CREDIT_SERVICES
-from circlecost.vql import COST_FIELDS, TAG_COLUMNS, compile_filter
+from circlecost.vocabulary import PERIODS, TAG_COLUMNS
+from circlecost.vql import COST_FIELDS, compile_filter
 
 # Group-by name -> column of the costs view.
 DIMENSIONS: dict[str, str] = {
@@ -37,16 +38,6 @@ DIMENSIONS: dict[str, str] = {
     "account_id": "account_id",
 }
 BINS = ("day", "week", "month", "quarter", "cumulative")
-PERIODS = (
-    "this_month",
-    "last_month",
-    "last_7_days",
-    "last_30_days",
-    "last_3_months",
-    "last_6_months",
-    "last_12_months",
-    "year_to_date",
-)
 
 # Costs-view column -> its SQL over one usage row (as in store/schema.py's view; `service` and the
 # figures come from the split into line items).

@@ -37,6 +37,31 @@ class Role(StrEnum):
 INTEGRATION_CHANGERS: Final = (Role.ORGANIZATION_OWNER, Role.INTEGRATION_OWNER)
 
 
+# The `circleci:*` tags of a cost line (as reports, filters and FOCUS exports name them) and
+# the column of the costs view that holds each.
+TAG_COLUMNS: Final = {
+    "circleci:organization_id": "tag_organization_id",
+    "circleci:project_id": "tag_project_id",
+    "circleci:vcs_name": "tag_vcs_name",
+    "circleci:vcs_url": "tag_vcs_url",
+    "circleci:vcs_branch": "tag_vcs_branch",
+    "circleci:pipeline_id": "tag_pipeline_id",
+    "circleci:job_build_status": "tag_job_build_status",
+}
+
+# The reporting periods a report can name instead of --from/--to.
+PERIODS: Final = (
+    "this_month",
+    "last_month",
+    "last_7_days",
+    "last_30_days",
+    "last_3_months",
+    "last_6_months",
+    "last_12_months",
+    "year_to_date",
+)
+
+
 def sql_values(words: type[StrEnum]) -> str:
     """The enum's values as a SQL list, for a CHECK constraint: ('A', 'B')."""
     return "(" + ", ".join(f"'{word.value}'" for word in words) + ")"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TypeGuard
 
 from circlecost.errors import CirclecostError
+from circlecost.vocabulary import TAG_COLUMNS
 
 COST_FIELDS = {
     "costs.billing_account": "billing_account",
@@ -29,15 +30,6 @@ COST_FIELDS = {
     "costs.subcategory": "subcategory",
     "costs.resource": "resource",
     "costs.charge_type": "charge_type",
-}
-TAG_COLUMNS = {
-    "circleci:organization_id": "tag_organization_id",
-    "circleci:project_id": "tag_project_id",
-    "circleci:vcs_name": "tag_vcs_name",
-    "circleci:vcs_url": "tag_vcs_url",
-    "circleci:vcs_branch": "tag_vcs_branch",
-    "circleci:pipeline_id": "tag_pipeline_id",
-    "circleci:job_build_status": "tag_job_build_status",
 }
 TAG_FIELDS = ("tags.name", "tags.value")
 MAX_FILTER_LENGTH = 10_000

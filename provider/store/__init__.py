@@ -38,7 +38,6 @@ from circlecost.store.connection import GUARD_QUOTA as GUARD_QUOTA
 from circlecost.store.connection import LOCK_RETRY_SECONDS as LOCK_RETRY_SECONDS
 from circlecost.store.connection import StoreBase
 from circlecost.store.costs import DIMENSIONS, CostsMixin
-from circlecost.store.costs import TAG_COLUMNS as TAG_COLUMNS
 from circlecost.store.errors import InvalidValueError as InvalidValueError
 from circlecost.store.errors import StoreConflictError as StoreConflictError
 from circlecost.store.errors import StoreCorruptError as StoreCorruptError
@@ -77,6 +76,7 @@ from circlecost.store.schema import BASELINE_VERSION as BASELINE_VERSION
 from circlecost.store.schema import MIGRATIONS as MIGRATIONS
 from circlecost.store.schema import SchemaMixin
 from circlecost.store.workspaces import WorkspacesMixin
+from circlecost.vocabulary import TAG_COLUMNS as TAG_COLUMNS
 
 __all__ = [
     "DIMENSIONS",

@@ -9,17 +9,8 @@ from typing import Any, Final
 
 from circlecost.errors import CirclecostError
 from circlecost.store.connection import StoreBase
+from circlecost.vocabulary import TAG_COLUMNS
 
-# Tag key (as in reports and FOCUS exports) -> column of the costs view.
-TAG_COLUMNS: Final = {
-    "circleci:organization_id": "tag_organization_id",
-    "circleci:project_id": "tag_project_id",
-    "circleci:vcs_name": "tag_vcs_name",
-    "circleci:vcs_url": "tag_vcs_url",
-    "circleci:vcs_branch": "tag_vcs_branch",
-    "circleci:pipeline_id": "tag_pipeline_id",
-    "circleci:job_build_status": "tag_job_build_status",
-}
 # Group-by dimension -> column of the costs view. The only names ever written into report SQL.
 DIMENSIONS: Final = {
     **{

@@ -29,7 +29,8 @@ from circlecost.errors import CirclecostError
 from circlecost.models import IntegrationInputs, WorkspaceInputs, field_errors
 from circlecost.store import Store
 from circlecost.usage_columns import COLUMN_NAMES, USAGE_COLUMNS
-from circlecost.vql import COST_FIELDS, MAX_FILTER_LENGTH, TAG_COLUMNS, VQLError, compile_filter
+from circlecost.vocabulary import TAG_COLUMNS
+from circlecost.vql import COST_FIELDS, MAX_FILTER_LENGTH, VQLError, compile_filter
 from circlecost.windows import Window, backfill_windows
 from circlecost_emulator import Emulator
 from circlecost_emulator.request_log import DOWNLOAD

@@ -21,6 +21,7 @@ from circlecost import reports
 from circlecost.settings import Settings
 from circlecost.store import Store
 from circlecost.usage_columns import COLUMN_NAMES
+from circlecost.vocabulary import PERIODS
 from circlecost.windows import split_by_month
 from tests.clock import calendar_edges
 from tests.conftest import Travel
@@ -95,7 +96,7 @@ def test_every_named_period_and_bin_counts_the_right_days_on_every_calendar_edge
     today = Settings().clock().date()  # the CLI resolves periods on this clock
     assert today == now.date()
     with store.reader() as con:
-        for name in reports.PERIODS:
+        for name in PERIODS:
             period = reports.resolve_period(None, None, name, today)
             assert period.start <= period.end <= today, name
             days = [period.start + timedelta(days=n) for n in range(period.days)]

@@ -9,13 +9,13 @@ import pytest
 from circlecost.errors import CirclecostError
 from circlecost.reports import (
     MAX_BINS,
-    PERIODS,
     Period,
     ReportRequest,
     bin_count,
     named_period,
     resolve_period,
 )
+from circlecost.vocabulary import PERIODS
 
 # (period, today, first day, last day)
 NAMED = [

@@ -18,7 +18,8 @@ import pytest
 
 from circlecost import reports
 from circlecost.store import Store
-from circlecost.vql import TAG_COLUMNS, compile_filter
+from circlecost.vocabulary import TAG_COLUMNS
+from circlecost.vql import compile_filter
 
 from .conftest import load_samples, new_store
 
