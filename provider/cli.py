@@ -180,12 +180,14 @@ class ImportProgress:
 
 def require_stable(
     settings: Settings,
-    outputs: dict[str, Any],
+    outputs: service.IntegrationOutputs,
     report: ImportReport | None,
     budget: timedelta,
 ) -> None:
     """--wait succeeds once the import is Stable; anything else ends it with the reason."""
-    name, status, detail = outputs["organization_name"], outputs["status"], outputs["status_detail"]
+    # A name is known once the token was validated; an older record may lack it.
+    name = outputs["organization_name"] or "the integration"
+    status, detail = outputs["status"], outputs["status_detail"]
     if status == Status.STABLE:
         return
     if status != Status.IMPORTING:  # nothing is left to do: windows failed for good

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 
 from circlecost.circleci import (
     AccessDeniedError,
@@ -118,7 +118,7 @@ def create_integration(
     *,
     watch: ImportWatch | None = None,
     stack: str | None = None,
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, IntegrationOutputs]:
     """Records the integration, then imports until Stable or the create timeout passes.
 
     A failure before the first export is accepted (bad token, not an admin, duplicate) leaves
@@ -252,7 +252,7 @@ def run_import(
 
 def update_integration(
     settings: Settings, integration_id: str, old: IntegrationInputs, new: IntegrationInputs
-) -> dict[str, Any]:
+) -> IntegrationOutputs:
     """Applies changed inputs: a new token is validated first, so a bad one changes nothing."""
     token = new.token.get_secret_value()
     store = settings.store()
@@ -341,7 +341,7 @@ def maintain_after_refresh(store: Store) -> None:
 
 def read_integration(
     settings: Settings, integration_id: str, token: str | None
-) -> dict[str, Any] | None:
+) -> IntegrationOutputs | None:
     """Status and totals; runs the daily refresh when the data is older than the interval."""
     store = settings.store()
     record = store.get_integration(integration_id)
@@ -378,7 +378,7 @@ def delete_integration(settings: Settings, integration_id: str) -> None:
 
 def sync_integrations(
     settings: Settings, token: str, *, watch: ImportWatch | None = None
-) -> dict[str, Any]:
+) -> IntegrationOutputs:
     """`circlecost sync`: refresh the integration that uses this token.
 
     With `watch`, a refused token raises `ImportStoppedError` instead of only writing status Error.
@@ -440,25 +440,43 @@ def require_recorded_store(settings: Settings, recorded: Any, what: str) -> None
     )
 
 
-def integration_outputs(store: Store, integration_id: str) -> dict[str, Any]:
+class IntegrationOutputs(TypedDict):
+    """An Integration's outputs: what Pulumi state, `integrations list --format json` and
+    policies read (timestamps ISO 8601, money rounded to cents)."""
+
+    organization_name: str | None
+    token_user: str | None
+    token_fingerprint: str
+    token_rotated_at: str | None
+    status: str
+    status_detail: str
+    imported_from: str | None
+    imported_through: str | None
+    line_items: int
+    total_credits: float
+    total_cost_usd: float
+    store_id: str
+
+
+def integration_outputs(store: Store, integration_id: str) -> IntegrationOutputs:
     record = store.get_integration(integration_id)
     if record is None:
         raise CirclecostError(f"integration {integration_id} is not in the store {store.name}")
     summary = store.integration_summary(integration_id)
-    return {
-        "organization_name": record.organization_name,
-        "token_user": record.token_user,
-        "token_fingerprint": record.token_fingerprint,
-        "token_rotated_at": iso(record.token_rotated_at),
-        "status": record.status,
-        "status_detail": record.status_detail,
-        "imported_from": iso(summary["imported_from"]),
-        "imported_through": iso(summary["imported_through"]),
-        "line_items": int(summary["line_items"]),
-        "total_credits": float(summary["total_credits"]),
-        "total_cost_usd": float(round(Decimal(summary["total_cost_usd"]), 2)),
-        "store_id": store.identity(),
-    }
+    return IntegrationOutputs(
+        organization_name=record.organization_name,
+        token_user=record.token_user,
+        token_fingerprint=record.token_fingerprint,
+        token_rotated_at=iso(record.token_rotated_at),
+        status=record.status,
+        status_detail=record.status_detail,
+        imported_from=iso(summary["imported_from"]),
+        imported_through=iso(summary["imported_through"]),
+        line_items=int(summary["line_items"]),
+        total_credits=float(summary["total_credits"]),
+        total_cost_usd=float(round(Decimal(summary["total_cost_usd"]), 2)),
+        store_id=store.identity(),
+    )
 
 
 def iso(value: Any) -> str | None:

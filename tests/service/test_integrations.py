@@ -134,7 +134,10 @@ def test_rotating_the_token_revalidates_and_moves_token_rotated_at(
     after = service.update_integration(
         later, integration_id, old, inputs(org_id, emulator.tokens["admin"])
     )
-    assert after["token_rotated_at"] > before["token_rotated_at"]
+    rotated_after, rotated_before = after["token_rotated_at"], before["token_rotated_at"]
+    assert rotated_after is not None
+    assert rotated_before is not None
+    assert rotated_after > rotated_before
     assert after["token_fingerprint"] != before["token_fingerprint"]
 
 
