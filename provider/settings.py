@@ -135,6 +135,8 @@ CONFIG_KEYS: Final = {
     "createTimeoutSeconds": "create_timeout_seconds",
     "bindingTimeoutSeconds": "binding_timeout_seconds",
 }
+# The stack-config key of each setting that has one.
+CONFIG_KEY_OF: Final = {field: key for key, field in CONFIG_KEYS.items()}
 # How a setting is named to the person who gave it, by where it came from.
 FLAG_NAMES: Final = {"actor": "--actor", "store": "--store", "circleci_url": "--circleci-url"}
 
@@ -175,10 +177,10 @@ def _setting_error(
 ) -> CirclecostError:
     problem = err.errors()[0]
     name = str(problem["loc"][0]) if problem["loc"] else ""
-    config_key = _camel(name)
+    config_key = CONFIG_KEY_OF.get(name)
     if name in flags:
         source = FLAG_NAMES.get(name, f"--{name.replace('_', '-')}")
-    elif config_key in config:
+    elif config_key is not None and config_key in config:
         source = f"circlecost:{config_key}"
     else:
         source = "CIRCLECI_URL" if name == "circleci_url" else f"CIRCLECOST_{name.upper()}"
@@ -198,11 +200,6 @@ _EXAMPLES: Final = {
     "circleci_url": DEFAULT_BASE_URL,
     "clock_offset_seconds": "-3600",
 }
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 @dataclass(frozen=True)
