@@ -23,9 +23,11 @@ from typing import Any, NoReturn
 import click
 
 from circlecost import service
+from circlecost.cli_admin import access, audit, store_group
+from circlecost.cli_context import Context, existing_store, pass_context
 from circlecost.errors import CirclecostError
 from circlecost.importer import ImportReport, TokenRejectedError
-from circlecost.settings import Settings, read_sources
+from circlecost.settings import Settings
 from circlecost.store import Integration, Store
 from circlecost.vocabulary import PERIODS, Status
 
@@ -51,20 +53,6 @@ _CONFIG_IN_HINT = re.compile(
 # `integrations remove` takes any unique prefix of at least MIN_ID_PREFIX characters.
 SHORT_ID_LENGTH = 8
 MIN_ID_PREFIX = 4
-
-
-class Context:
-    def __init__(self, store: str | None, actor: str | None, debug: bool) -> None:
-        self.debug = debug
-        sources = read_sources(flags={"store": store, "actor": actor})
-        self.store_setting = sources.store
-        self.data_path = sources.store_data_path
-        self.settings = sources.settings(
-            "circlecost " + (click.get_current_context().invoked_subcommand or "")
-        )
-
-
-pass_context = click.make_pass_decorator(Context)
 
 
 def fail(error: CirclecostError, debug: bool) -> NoReturn:
@@ -405,20 +393,6 @@ def integrations_remove(context: Context, integration_id: str) -> None:
     click.echo(f"removed {record.id} ({name}) and purged its costs")
 
 
-def existing_store(settings: Settings) -> Store:
-    """The store for reading; a missing one is an error that says where the CLI looked."""
-    store = settings.reader()
-    if store.shared is None and not store.path.exists():
-        raise CirclecostError(
-            f"there is no store at {store.path}",
-            hint="give the store's path with --store or CIRCLECOST_STORE; "
-            "`circlecost integrations add` (or `pulumi up`) creates a new one",
-        )
-    if store.shared is not None and not store.exists():
-        raise store.not_initialised()
-    return store
-
-
 def status_rows(settings: Settings) -> list[dict[str, Any]]:
     store = existing_store(settings)
     return [
@@ -607,176 +581,6 @@ def export(context: Context, fmt: str, start: date, end: date, output: Path) -> 
     click.echo(f"wrote {count} FOCUS rows to {output}")
 
 
-# --- the store itself -----------------------------------------------------------------------------
-
-
-@main.group("store")
-def store_group() -> None:
-    """Create, copy and maintain the cost store (a DuckDB file or a shared DuckLake store)."""
-
-
-DATA_PATH_OPTION = click.option(
-    "--data-path",
-    help="Where a shared store keeps its Parquet data: a directory or s3://bucket/prefix/ "
-    "(default: CIRCLECOST_STORE_DATA_PATH).",
-)
-
-
-@store_group.command("init")
-@click.option("--owner", required=True, help="The store's first Organization Owner.")
-@DATA_PATH_OPTION
-@pass_context
-def store_init(context: Context, owner: str, data_path: str | None) -> None:
-    """Create the store with OWNER as its first Organization Owner (once per store).
-
-    A shared store never makes an unknown actor its owner, so it is created this way, by a
-    person, before CI uses it. Running it again on an existing store changes nothing.
-
-    \b
-    Example:
-      export PGPASSWORD=...    # never in the connection string
-      circlecost --store 'ducklake:postgres:host=db.internal dbname=circlecost user=ci' \\
-        store init --owner ana --data-path s3://team-costs/circlecost/
-    """
-    store = service.store_at(
-        context.store_setting, data_path or context.data_path, context.settings
-    )
-    created = store.initialize(owner)
-    verb = "created" if created else "already exists:"
-    click.echo(f"{verb} {store.name} (store {store.identity()})")
-    if created:
-        click.echo(f"{owner} is its Organization Owner")
-
-
-@store_group.command("copy")
-@click.option("--from", "source", required=True, help="The embedded store (file) to copy.")
-@click.option("--to", "target", help="The store to copy into (default: --store).")
-@DATA_PATH_OPTION
-@pass_context
-def store_copy(context: Context, source: str, target: str | None, data_path: str | None) -> None:
-    """Copy every table of an embedded store into a new, empty store (e.g. a shared one).
-
-    Row counts are checked before the copy commits; the copy keeps the store's identity, so
-    Pulumi stacks that used the file go on working against the new store.
-
-    \b
-    Example:
-      circlecost store copy --from .circlecost/costs.duckdb \\
-        --to 'ducklake:postgres:host=db.internal dbname=circlecost user=ci' \\
-        --data-path s3://team-costs/circlecost/
-    """
-    into = service.store_at(
-        target or context.store_setting, data_path or context.data_path, context.settings
-    )
-    counts = into.copy_from(service.store_at(source, None, context.settings))
-    for table, rows in counts.items():
-        click.echo(f"{table}\t{rows}")
-    click.echo(f"copied {source} into {into.name}")
-
-
-@store_group.command("maintain")
-@click.option(
-    "--keep-days",
-    type=click.IntRange(0, 3650),
-    default=7,
-    show_default=True,
-    help="Days of old snapshots (time travel) to keep; 0 frees everything unused.",
-)
-@pass_context
-def store_maintain(context: Context, keep_days: int) -> None:
-    """Expire old snapshots and delete the data files nothing uses any more.
-
-    The daily refresh runs this for a shared store; run it by hand after large purges.
-    """
-    store = existing_store(context.settings)
-    done = store.maintain(timedelta(days=keep_days))
-    click.echo(
-        f"{store.name}: {done['snapshots_expired']} snapshots expired, "
-        f"{done['files_removed']} files removed"
-    )
-
-
-@store_group.command("info")
-@pass_context
-def store_info(context: Context) -> None:
-    """Which store this is: its engine, identity and schema version."""
-    store = existing_store(context.settings)
-    click.echo(f"store\t{store.name}")
-    click.echo(f"engine\t{'shared (DuckLake)' if store.shared else 'embedded (DuckDB file)'}")
-    click.echo(f"identity\t{store.identity()}")
-    click.echo(f"schema\t{store.schema_version()}")
-
-
-# --- access and audit ---------------------------------------------------------------------------
-
-
-@main.group()
-def access() -> None:
-    """Roles: Organization Owner, Integration Owner, Editor, Viewer."""
-
-
-@access.command("grant")
-@click.argument("principal")
-@click.argument("role")
-@pass_context
-def access_grant(context: Context, principal: str, role: str) -> None:
-    """Give PRINCIPAL a ROLE (needs Organization Owner).
-
-    \b
-    Example:
-      circlecost --actor ana access grant bob 'Integration Owner'
-    """
-    service.grant(context.settings, principal, role)
-    click.echo(f"{principal} is now {role}")
-
-
-@access.command("revoke")
-@click.argument("principal")
-@pass_context
-def access_revoke(context: Context, principal: str) -> None:
-    """Take PRINCIPAL's role away (needs Organization Owner).
-
-    \b
-    Example:
-      circlecost --actor ana access revoke bob
-    """
-    service.revoke(context.settings, principal)
-    click.echo(f"{principal} holds no role now")
-
-
-@access.command("list")
-@pass_context
-def access_list(context: Context) -> None:
-    """Who holds which role."""
-    for principal in existing_store(context.settings).list_principals():
-        click.echo(
-            f"{principal.actor}\t{principal.role}\t(granted by {principal.granted_by or '-'} "
-            f"at {principal.granted_at:%Y-%m-%d %H:%M})"
-        )
-
-
-@main.command()
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@pass_context
-def audit(context: Context, limit: int, fmt: str) -> None:
-    """The audit log, newest first: who changed what, when (never secret values).
-
-    \b
-    Example:
-      circlecost audit --limit 20
-    """
-    entries = existing_store(context.settings).list_audit(limit=limit)
-    if fmt == "json":
-        click.echo(json.dumps([entry.__dict__ for entry in entries], indent=2, default=str))
-        return
-    for entry in entries:
-        click.echo(
-            f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.actor} {entry.action} {entry.object_type} "
-            f"{entry.object_id} {json.dumps(entry.changes, default=str, ensure_ascii=False)}"
-        )
-
-
 # --- commands of other packages (the emulator) ------------------------------------------------
 
 COMMANDS_GROUP = "circlecost.commands"
@@ -806,4 +610,6 @@ def missing_command(name: str, hint: str) -> click.Command:
     return click.Command(name, callback=explain, help=f"(not installed) {hint}.")
 
 
+for command in (store_group, access, audit):
+    main.add_command(command)
 add_plugin_commands(main)

@@ -10,8 +10,8 @@ credit column, priced by the price in effect on its date), but the query does no
 pricing ten million line items one by one takes seconds. It sums the usage table's credit columns
 per day and per needed column first, splits those sums into line items by service, and prices
 each (integration, day) once. Decimal sums are exact, so the results are equal to the view's,
-which tests/reports/test_report_query.py checks; `USAGE_COLUMNS_SQL` mirrors the view's
-definition in provider/store/schema.py and must change with it.
+which tests/reports/test_report_query.py checks; both are built from
+`usage_columns.COST_COLUMNS_SQL`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,12 @@ from typing import Any, Literal
 import duckdb
 
 from circlecost.errors import CirclecostError
-from circlecost.usage_columns import CREDIT_SERVICES
+from circlecost.usage_columns import (
+    COST_COLUMNS_SQL,
+    CREDIT_SERVICES,
+    LINE_ITEM_SERVICE,
+    USAGE_DATE_SQL,
+)
 from circlecost.vocabulary import PERIODS, TAG_COLUMNS
 from circlecost.vql import COST_FIELDS, compile_filter
 
@@ -39,29 +44,13 @@ DIMENSIONS: dict[str, str] = {
 }
 BINS = ("day", "week", "month", "quarter", "cumulative")
 
-# Costs-view column -> its SQL over one usage row (as in store/schema.py's view; `service` and the
-# figures come from the split into line items).
+# Costs-view column -> its SQL over one usage row; `service`, `date` and the figures come from
+# the split into line items.
 USAGE_COLUMNS_SQL: dict[str, str] = {
-    "billing_account": "ORGANIZATION_NAME",
-    "billing_account_id": "ORGANIZATION_ID",
-    "account": "PROJECT_NAME",
-    "account_id": "PROJECT_ID",
-    "category": "lower(OPERATING_SYSTEM) || ' ' || lower(EXECUTOR)",
-    "subcategory": "RESOURCE_CLASS",
-    "resource": "JOB_NAME",
-    "charge_type": "'Usage'",
-    "tag_organization_id": "ORGANIZATION_ID",
-    "tag_project_id": "PROJECT_ID",
-    "tag_vcs_name": "VCS_NAME",
-    "tag_vcs_url": "VCS_URL",
-    "tag_vcs_branch": "VCS_BRANCH",
-    "tag_pipeline_id": "PIPELINE_ID",
-    "tag_job_build_status": "JOB_BUILD_STATUS",
+    column: sql
+    for column, sql in COST_COLUMNS_SQL.items()
+    if sql not in (LINE_ITEM_SERVICE, USAGE_DATE_SQL)
 }
-USAGE_DATE_SQL = (
-    "coalesce(JOB_RUN_DATE, CAST(JOB_RUN_STARTED_AT AS DATE), "
-    "CAST(PIPELINE_CREATED_AT AS DATE), CAST(window_start AS DATE))"
-)
 BIN_SQL = {
     "day": "day",
     "cumulative": "day",

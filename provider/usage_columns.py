@@ -82,3 +82,33 @@ TRUE_WORDS: Final[frozenset[str]] = frozenset({"true", "t", "y", "yes", "1"})
 FALSE_WORDS: Final[frozenset[str]] = frozenset({"false", "f", "n", "no", "0"})
 
 LIST_PRICE_USD_PER_CREDIT: Final[str] = "0.0006"
+
+# How a usage row becomes a cost line item: each column of the store's `costs` view (before its
+# credits and price) -> its SQL over one row of the `usage` table. The view (store/schema.py) and
+# the report query (reports.py), which computes the same figures without reading the view, are
+# both built from this table. `service` comes from the credit column the line item is for.
+# Stores keep the view they were created with: a change here needs a migration that recreates it.
+USAGE_DATE_SQL: Final[str] = (
+    "coalesce(JOB_RUN_DATE, CAST(JOB_RUN_STARTED_AT AS DATE), "
+    "CAST(PIPELINE_CREATED_AT AS DATE), CAST(window_start AS DATE))"
+)
+LINE_ITEM_SERVICE: Final[str] = "item.service"
+COST_COLUMNS_SQL: Final[dict[str, str]] = {
+    "billing_account": "ORGANIZATION_NAME",
+    "billing_account_id": "ORGANIZATION_ID",
+    "account": "PROJECT_NAME",
+    "account_id": "PROJECT_ID",
+    "service": LINE_ITEM_SERVICE,
+    "category": "lower(OPERATING_SYSTEM) || ' ' || lower(EXECUTOR)",
+    "subcategory": "RESOURCE_CLASS",
+    "resource": "JOB_NAME",
+    "charge_type": "'Usage'",
+    "date": USAGE_DATE_SQL,
+    "tag_organization_id": "ORGANIZATION_ID",
+    "tag_project_id": "PROJECT_ID",
+    "tag_vcs_name": "VCS_NAME",
+    "tag_vcs_url": "VCS_URL",
+    "tag_vcs_branch": "VCS_BRANCH",
+    "tag_pipeline_id": "PIPELINE_ID",
+    "tag_job_build_status": "JOB_BUILD_STATUS",
+}

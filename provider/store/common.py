@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -45,47 +46,22 @@ def _required_from_db(moment: datetime) -> datetime:
 
 # --- SQL helpers (module level so that transactions can compose them) ----------------------------
 
+# The integrations table's columns carry the record's field names.
 _INTEGRATION_SELECT: Final = (
-    "SELECT id, organization_id, organization_name, description, token_fingerprint, token_user, "
-    "token_rotated_at, token_expires_on, backfill_months, status, status_detail, created_at, "
-    "updated_at, last_refresh_at, created_by_stack FROM integrations"
+    f"SELECT {', '.join(field.name for field in fields(Integration))} FROM integrations"
 )
 
 
 def _integration_from_row(row: tuple[Any, ...]) -> Integration:
-    (
-        id_,
-        org,
-        org_name,
-        description,
-        fingerprint,
-        user,
-        rotated,
-        expires,
-        backfill,
-        status,
-        detail,
-        created,
-        updated,
-        refreshed,
-        created_by_stack,
-    ) = row
-    return Integration(
-        id_,
-        org,
-        org_name,
-        description,
-        fingerprint,
-        user,
-        _from_db(rotated),
-        expires,
-        int(backfill),
-        status,
-        detail,
-        _required_from_db(created),
-        _required_from_db(updated),
-        _from_db(refreshed),
-        created_by_stack,
+    """An Integration from a row of _INTEGRATION_SELECT (its columns in the record's order)."""
+    record = Integration(*row)
+    return replace(
+        record,
+        token_rotated_at=_from_db(record.token_rotated_at),
+        backfill_months=int(record.backfill_months),
+        created_at=_required_from_db(record.created_at),
+        updated_at=_required_from_db(record.updated_at),
+        last_refresh_at=_from_db(record.last_refresh_at),
     )
 
 

@@ -8,95 +8,31 @@ from typing import Final
 from circlecost.store.common import _audit, _insert_principal, _to_db, _utc_now
 from circlecost.store.connection import ALL_GUARDS, StoreBase, _retried, _schema_version
 from circlecost.store.errors import StoreError, StoreOutdatedError
+from circlecost.usage_columns import COST_COLUMNS_SQL, CREDIT_SERVICES, USAGE_COLUMNS
 
-_USAGE_TABLE = """
-CREATE TABLE usage (
-    integration_id VARCHAR NOT NULL,
-    window_start TIMESTAMP NOT NULL,
-    export_job_id VARCHAR,
-    loaded_at TIMESTAMP NOT NULL,
-    source_part SMALLINT,
-    source_line BIGINT,
-    ORGANIZATION_ID VARCHAR,
-    ORGANIZATION_NAME VARCHAR,
-    ORGANIZATION_CREATED_DATE DATE,
-    PROJECT_ID VARCHAR,
-    PROJECT_NAME VARCHAR,
-    PROJECT_CREATED_DATE DATE,
-    LAST_BUILD_FINISHED_AT TIMESTAMP,
-    VCS_NAME VARCHAR,
-    VCS_URL VARCHAR,
-    VCS_BRANCH VARCHAR,
-    PIPELINE_ID VARCHAR,
-    PIPELINE_CREATED_AT TIMESTAMP,
-    PIPELINE_NUMBER BIGINT,
-    IS_UNREGISTERED_USER BOOLEAN,
-    PIPELINE_TRIGGER_SOURCE VARCHAR,
-    PIPELINE_TRIGGER_USER_ID VARCHAR,
-    WORKFLOW_ID VARCHAR,
-    WORKFLOW_NAME VARCHAR,
-    WORKFLOW_FIRST_JOB_QUEUED_AT TIMESTAMP,
-    WORKFLOW_FIRST_JOB_STARTED_AT TIMESTAMP,
-    WORKFLOW_STOPPED_AT TIMESTAMP,
-    IS_WORKFLOW_SUCCESSFUL BOOLEAN,
-    JOB_NAME VARCHAR,
-    JOB_RUN_NUMBER BIGINT,
-    JOB_ID VARCHAR,
-    JOB_RUN_DATE DATE,
-    JOB_RUN_QUEUED_AT TIMESTAMP,
-    JOB_RUN_STARTED_AT TIMESTAMP,
-    JOB_RUN_STOPPED_AT TIMESTAMP,
-    JOB_BUILD_STATUS VARCHAR,
-    RESOURCE_CLASS VARCHAR,
-    OPERATING_SYSTEM VARCHAR,
-    EXECUTOR VARCHAR,
-    PARALLELISM BIGINT,
-    JOB_RUN_SECONDS DOUBLE,
-    MEDIAN_CPU_UTILIZATION_PCT DOUBLE,
-    MAX_CPU_UTILIZATION_PCT DOUBLE,
-    MEDIAN_RAM_UTILIZATION_PCT DOUBLE,
-    MAX_RAM_UTILIZATION_PCT DOUBLE,
-    COMPUTE_CREDITS DECIMAL(18,6),
-    DLC_CREDITS DECIMAL(18,6),
-    USER_CREDITS DECIMAL(18,6),
-    STORAGE_CREDITS DECIMAL(18,6),
-    NETWORK_CREDITS DECIMAL(18,6),
-    LEASE_CREDITS DECIMAL(18,6),
-    LEASE_OVERAGE_CREDITS DECIMAL(18,6),
-    IPRANGES_CREDITS DECIMAL(18,6),
-    TOTAL_CREDITS DECIMAL(18,6)
+# The usage table: where each row came from, then the export's 48 columns as typed in usage_columns.
+_USAGE_TABLE = (
+    "CREATE TABLE usage (\n"
+    "    integration_id VARCHAR NOT NULL,\n"
+    "    window_start TIMESTAMP NOT NULL,\n"
+    "    export_job_id VARCHAR,\n"
+    "    loaded_at TIMESTAMP NOT NULL,\n"
+    "    source_part SMALLINT,\n"
+    "    source_line BIGINT,\n"
+    + ",\n".join(f"    {name} {kind}" for name, kind in USAGE_COLUMNS)
+    + "\n)"
 )
-"""
 
 # One line item per usage row and non-zero credit column, priced by the dated price in effect.
-_COSTS_VIEW = """
+_COSTS_VIEW = (
+    """
 CREATE VIEW costs AS
 WITH lines AS (
     SELECT
         u.integration_id,
-        u.ORGANIZATION_NAME AS billing_account,
-        u.ORGANIZATION_ID AS billing_account_id,
-        u.PROJECT_NAME AS account,
-        u.PROJECT_ID AS account_id,
-        item.service,
-        lower(u.OPERATING_SYSTEM) || ' ' || lower(u.EXECUTOR) AS category,
-        u.RESOURCE_CLASS AS subcategory,
-        u.JOB_NAME AS resource,
-        'Usage' AS charge_type,
-        coalesce(
-            u.JOB_RUN_DATE,
-            CAST(u.JOB_RUN_STARTED_AT AS DATE),
-            CAST(u.PIPELINE_CREATED_AT AS DATE),
-            CAST(u.window_start AS DATE)
-        ) AS date,
-        u.ORGANIZATION_ID AS tag_organization_id,
-        u.PROJECT_ID AS tag_project_id,
-        u.VCS_NAME AS tag_vcs_name,
-        u.VCS_URL AS tag_vcs_url,
-        u.VCS_BRANCH AS tag_vcs_branch,
-        u.PIPELINE_ID AS tag_pipeline_id,
-        u.JOB_BUILD_STATUS AS tag_job_build_status,
-        item.credits,
+"""
+    + "".join(f"        {sql} AS {column},\n" for column, sql in COST_COLUMNS_SQL.items())
+    + """        item.credits,
         u.JOB_ID AS job_id,
         u.JOB_RUN_NUMBER AS job_run_number,
         u.PIPELINE_NUMBER AS pipeline_number,
@@ -105,14 +41,9 @@ WITH lines AS (
         u.export_job_id
     FROM usage AS u
     CROSS JOIN LATERAL (VALUES
-        ('Compute', u.COMPUTE_CREDITS),
-        ('DLC', u.DLC_CREDITS),
-        ('Users', u.USER_CREDITS),
-        ('Storage', u.STORAGE_CREDITS),
-        ('Network', u.NETWORK_CREDITS),
-        ('Lease', u.LEASE_CREDITS),
-        ('Lease Overage', u.LEASE_OVERAGE_CREDITS),
-        ('IP Ranges', u.IPRANGES_CREDITS)
+"""
+    + ",\n".join(f"        ('{service}', u.{column})" for column, service in CREDIT_SERVICES)
+    + """
     ) AS item(service, credits)
     WHERE item.credits <> 0
 )
@@ -132,6 +63,7 @@ FROM lines
 ASOF LEFT JOIN prices AS price
     ON price.integration_id = lines.integration_id AND lines.date >= price.effective_from
 """
+)
 
 # A new store, on either engine, starts from this schema at BASELINE_VERSION, then takes the
 # migrations after it. It has no keys, constraints or sequences, which DuckLake does not have: the
