@@ -24,7 +24,8 @@ _USAGE_TABLE = (
 )
 
 # One line item per usage row and non-zero credit column, priced by the dated price in effect.
-_COSTS_VIEW = (
+# The view's body up to its price join; the join is what changed between versions.
+_COSTS_VIEW_LINES = (
     """
 CREATE VIEW costs AS
 WITH lines AS (
@@ -60,8 +61,30 @@ SELECT
     lines.window_start,
     lines.export_job_id
 FROM lines
-ASOF LEFT JOIN prices AS price
+"""
+)
+# Schema 1 to 4: the price in effect found by an ASOF join (about 5 s at 10M line items).
+_COSTS_VIEW_V1 = (
+    _COSTS_VIEW_LINES
+    + """ASOF LEFT JOIN prices AS price
     ON price.integration_id = lines.integration_id AND lines.date >= price.effective_from
+"""
+)
+# Schema 5: each price with the day the next one takes over, joined on the range it covers (a
+# range join DuckDB runs in parallel; measured in bench/reports_bench.py). A day before the first
+# price has none, as with the ASOF join.
+_COSTS_VIEW = (
+    _COSTS_VIEW_LINES
+    + """LEFT JOIN (
+    SELECT integration_id, effective_from, usd_per_credit,
+        coalesce(
+            lead(effective_from) OVER (PARTITION BY integration_id ORDER BY effective_from),
+            DATE '9999-12-31'
+        ) AS effective_until
+    FROM prices
+) AS price
+    ON price.integration_id = lines.integration_id
+    AND lines.date >= price.effective_from AND lines.date < price.effective_until
 """
 )
 
@@ -153,7 +176,7 @@ _BASELINE: Final[tuple[str, ...]] = (
         object_id VARCHAR NOT NULL,
         changes JSON NOT NULL
     )""",
-    _COSTS_VIEW,
+    _COSTS_VIEW_V1,
     "CREATE TABLE store_identity (id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL)",
     "INSERT INTO store_identity SELECT uuid()::VARCHAR, now()::TIMESTAMP",
 )
@@ -254,7 +277,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             object_id VARCHAR NOT NULL,
             changes JSON NOT NULL
         )""",
-        _COSTS_VIEW,
+        _COSTS_VIEW_V1,
     ),
     # 2: which Pulumi stack created an integration, so that the same stack re-running a create
     # that was cut off continues it (another stack still has to adopt it explicitly).
@@ -279,6 +302,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE import_windows ADD COLUMN claimed_by VARCHAR",
         "ALTER TABLE import_windows ADD COLUMN claimed_until TIMESTAMP",
     ),
+    # 5: runs on both engines. The costs view finds each line item's price by a range join
+    # instead of an ASOF join: the same figures, about five times faster at 10M line items.
+    ("DROP VIEW costs", _COSTS_VIEW),
 )
 
 
