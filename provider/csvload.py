@@ -53,7 +53,7 @@ GZIP_CHECK_CHUNK: Final = 1 << 20
 # The whole-line reader needs a delimiter that no text line contains.
 LINE_DELIMITER: Final = "\x00"
 MAX_HEADER_BYTES: Final = 64 * 1024
-# Measured on 1M rows (tests/store/measure_load.py): appending in parallel without keeping the
+# Measured on 1M rows (bench/measure_load.py): appending in parallel without keeping the
 # file order, and not merging the partial row groups that leaves at the commit's checkpoint,
 # halves the load time; the memory limit keeps the peak RSS under 600 MB (DuckDB spills).
 LOAD_SETTINGS: Final = (

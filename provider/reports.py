@@ -31,6 +31,8 @@ from circlecost.usage_columns import (
     COST_COLUMNS_SQL,
     CREDIT_SERVICES,
     LINE_ITEM_SERVICE,
+    PRESENT_SUFFIX,
+    UNROLLED_COLUMNS,
     USAGE_DATE_SQL,
 )
 from circlecost.vocabulary import PERIODS, TAG_COLUMNS
@@ -51,6 +53,12 @@ USAGE_COLUMNS_SQL: dict[str, str] = {
     for column, sql in COST_COLUMNS_SQL.items()
     if sql not in (LINE_ITEM_SERVICE, USAGE_DATE_SQL)
 }
+# The costs-view columns the daily rollup answers: those made only of the columns it keeps.
+DAILY_COST_COLUMNS = frozenset(
+    column
+    for column, sql in USAGE_COLUMNS_SQL.items()
+    if not any(re.search(rf"\b{name}\b", sql) for name in UNROLLED_COLUMNS)
+)
 BIN_SQL = {
     "day": "day",
     "cumulative": "day",
@@ -81,7 +89,7 @@ _REPORT_SQL = """
 WITH usage_sums AS (
     SELECT integration_id, {date} AS date{columns},
         {sums}
-    FROM usage
+    FROM {source}
     WHERE ({date} BETWEEN ? AND ? OR {date} BETWEEN ? AND ?){scope}
     GROUP BY ALL
 ),
@@ -117,6 +125,11 @@ GROUP BY ALL
 # out still make line items, and the view lists them).
 _CREDIT_SUMS = ",\n        ".join(
     f"sum({name}) AS credits_{index}, bool_or({name} <> 0) AS present_{index}"
+    for index, (name, _) in enumerate(CREDIT_SERVICES)
+)
+# The same over the daily rollup, which holds each day's sums and flags.
+_DAILY_SUMS = ",\n        ".join(
+    f"sum({name}) AS credits_{index}, bool_or({name}{PRESENT_SUFFIX}) AS present_{index}"
     for index, (name, _) in enumerate(CREDIT_SERVICES)
 )
 _LINE_ITEMS = ",\n        ".join(
@@ -383,11 +396,14 @@ def report_query(request: ReportRequest) -> tuple[str, list[Any]]:
     filter_sql = compiled.sql if compiled else "TRUE"
     columns = needed_columns([*groups, filter_sql])
     scope, scope_params = integration_scope(request.integration_ids)
+    # The daily rollup holds the same sums in far fewer rows, unless a column needs the rows.
+    daily = DAILY_COST_COLUMNS.issuperset(columns)
     sql = _REPORT_SQL.format(
-        date=USAGE_DATE_SQL,
+        source="usage_daily" if daily else "usage",
+        date="usage_date" if daily else USAGE_DATE_SQL,
         columns="".join(f", {USAGE_COLUMNS_SQL[column]} AS {column}" for column in columns),
         column_names="".join(f", {column}" for column in columns),
-        sums=_CREDIT_SUMS,
+        sums=_DAILY_SUMS if daily else _CREDIT_SUMS,
         items=_LINE_ITEMS,
         scope=scope,
         keys="".join(f", {key} AS k{index}" for index, key in enumerate(keys)),

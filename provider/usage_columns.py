@@ -5,6 +5,7 @@ the order of JOB_ID and JOB_RUN_NUMBER). The order below is the one seen in real
 one the emulator writes.
 """
 
+import re
 from typing import Final
 
 # (column name, DuckDB type). Timestamps carry no zone and are UTC.
@@ -112,3 +113,20 @@ COST_COLUMNS_SQL: Final[dict[str, str]] = {
     "tag_pipeline_id": "PIPELINE_ID",
     "tag_job_build_status": "JOB_BUILD_STATUS",
 }
+
+# The daily rollup (the store's `usage_daily` table): usage summed per integration, window, day
+# and the usage columns a cost column is made of, except those that are nearly unique per row
+# (a pipeline's id), which only the usage table answers. Reports read the rollup whenever their
+# group-by and filter need none of those: at 10M line items it is a small fraction of the rows.
+UNROLLED_COLUMNS: Final[frozenset[str]] = frozenset({"PIPELINE_ID"})
+DAILY_COLUMNS: Final[tuple[str, ...]] = tuple(
+    name
+    for name in COLUMN_NAMES
+    if name not in UNROLLED_COLUMNS
+    and any(
+        re.search(rf"\b{name}\b", sql)
+        for sql in COST_COLUMNS_SQL.values()
+        if sql not in (USAGE_DATE_SQL, LINE_ITEM_SERVICE)
+    )
+)
+PRESENT_SUFFIX: Final[str] = "_PRESENT"  # whether any of a day's rows has a non-zero credit column

@@ -172,6 +172,8 @@ class IntegrationsMixin(StoreBase):
                 for table in ("usage", "export_jobs", "import_windows", "prices", "bindings")
             }
             removed["integrations"] = _delete_count(con, "integrations", "id = ?", integration_id)
+            # The rollup of the usage rows counted above.
+            _delete_count(con, "usage_daily", "integration_id = ?", integration_id)
             if actor is not None:
                 _audit(
                     con,

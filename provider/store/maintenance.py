@@ -23,6 +23,7 @@ COPIED_TABLES: Final = (
     "import_windows",
     "export_jobs",
     "usage",
+    "usage_daily",
     "workspaces",
     "bindings",
     "principals",

@@ -8,7 +8,14 @@ from typing import Final
 from circlecost.store.common import _audit, _insert_principal, _to_db, _utc_now
 from circlecost.store.connection import ALL_GUARDS, StoreBase, _retried, _schema_version
 from circlecost.store.errors import StoreError, StoreOutdatedError
-from circlecost.usage_columns import COST_COLUMNS_SQL, CREDIT_SERVICES, USAGE_COLUMNS
+from circlecost.usage_columns import (
+    COST_COLUMNS_SQL,
+    CREDIT_SERVICES,
+    DAILY_COLUMNS,
+    PRESENT_SUFFIX,
+    USAGE_COLUMNS,
+    USAGE_DATE_SQL,
+)
 
 # The usage table: where each row came from, then the export's 48 columns as typed in usage_columns.
 _USAGE_TABLE = (
@@ -21,6 +28,33 @@ _USAGE_TABLE = (
     "    source_line BIGINT,\n"
     + ",\n".join(f"    {name} {kind}" for name, kind in USAGE_COLUMNS)
     + "\n)"
+)
+
+# The daily rollup of usage (see usage_columns.DAILY_COLUMNS): per integration, window, day and
+# the rolled-up columns, each credit column's sum and whether any row had it non-zero (a line item
+# of the view), and how many usage rows it sums. A window's rows and its rollup change together.
+_CREDIT_COLUMNS: Final = tuple(column for column, _ in CREDIT_SERVICES)
+_DAILY_TABLE = (
+    "CREATE TABLE usage_daily (\n"
+    "    integration_id VARCHAR NOT NULL,\n"
+    "    window_start TIMESTAMP NOT NULL,\n"
+    "    usage_date DATE NOT NULL,\n"
+    + "".join(f"    {name} {dict(USAGE_COLUMNS)[name]},\n" for name in DAILY_COLUMNS)
+    + "".join(
+        f"    {name} DECIMAL(38,6),\n    {name}{PRESENT_SUFFIX} BOOLEAN,\n"
+        for name in _CREDIT_COLUMNS
+    )
+    + "    usage_rows BIGINT NOT NULL\n)"
+)
+# Rolls up the usage rows that `where` selects (it may hold ? parameters).
+DAILY_FILL = (
+    "INSERT INTO usage_daily BY NAME SELECT integration_id, window_start, "
+    f"{USAGE_DATE_SQL} AS usage_date, {', '.join(DAILY_COLUMNS)}, "
+    + ", ".join(
+        f"sum({name}) AS {name}, bool_or({name} <> 0) AS {name}{PRESENT_SUFFIX}"
+        for name in _CREDIT_COLUMNS
+    )
+    + ", count(*) AS usage_rows FROM usage WHERE {where} GROUP BY ALL"
 )
 
 # One line item per usage row and non-zero credit column, priced by the dated price in effect.
@@ -305,6 +339,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # 5: runs on both engines. The costs view finds each line item's price by a range join
     # instead of an ASOF join: the same figures, about five times faster at 10M line items.
     ("DROP VIEW costs", _COSTS_VIEW),
+    # 6: runs on both engines. The daily rollup that reports read, filled from the usage rows.
+    (_DAILY_TABLE, DAILY_FILL.format(where="TRUE")),
 )
 
 

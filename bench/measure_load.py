@@ -1,7 +1,7 @@
 """Measure one window load: wall time, rows per second and peak RSS of a fresh process.
 
-    .venv/bin/python tests/store/make_big_export.py /tmp/big --rows 1000000 --parts 4
-    .venv/bin/python tests/store/measure_load.py /tmp/big [--repeat 3]
+    .venv/bin/python -m bench.make_big_export /tmp/big --rows 1000000 --parts 4
+    .venv/bin/python -m bench.measure_load /tmp/big [--repeat 3]
 
 Each run loads every `*.csv.gz` of the folder as the parts of one window into a new store in a
 temporary folder, in a child process, so that its peak RSS (ru_maxrss) is the load's alone.
@@ -49,7 +49,7 @@ def main() -> None:
         return
     for _ in range(args.repeat):
         subprocess.run(
-            [sys.executable, "-m", "tests.store.measure_load", str(args.parts_dir), "--child"],
+            [sys.executable, "-m", "bench.measure_load", str(args.parts_dir), "--child"],
             check=True,
         )
 

@@ -1,6 +1,6 @@
 """Write a large multi-part usage export for measuring the loader.
 
-    .venv/bin/python tests/store/make_big_export.py OUT_DIR [--rows 1000000] [--parts 4]
+    .venv/bin/python -m bench.make_big_export OUT_DIR [--rows 1000000] [--parts 4]
 
 Rows are drawn from the two sample parts: plain lines get a fresh JOB_ID and PIPELINE_ID so the
 data does not compress unrealistically well; about 1 % of lines are the sample's quoted or
@@ -13,7 +13,7 @@ import random
 import uuid
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 JOB_ID_FIELD = 24
 PIPELINE_ID_FIELD = 10
 
