@@ -18,16 +18,16 @@ module starts its own); without PostgreSQL only the embedded store is measured.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from bench.import_bench import new_store, postgres_server
 from circlecost import focus, reports
@@ -220,15 +220,9 @@ class _NoColumns(frozenset[str]):
         return False
 
 
-@contextlib.contextmanager
-def _without_rollup() -> Iterator[None]:
+def _without_rollup() -> Any:
     """Reports read the usage rows, as they did before the daily rollup (the "rows" column)."""
-    kept = reports.DAILY_COST_COLUMNS
-    reports.DAILY_COST_COLUMNS = _NoColumns()
-    try:
-        yield
-    finally:
-        reports.DAILY_COST_COLUMNS = kept
+    return mock.patch.object(reports, "DAILY_COST_COLUMNS", _NoColumns())
 
 
 def _fetch_all(con: Any, sql: str, params: dict[str, Any] | None) -> list[Any]:

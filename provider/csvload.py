@@ -45,7 +45,7 @@ from typing import Any, Final
 import duckdb
 
 from circlecost.errors import CirclecostError
-from circlecost.usage_columns import COLUMN_NAMES, CREDIT_SERVICES, USAGE_COLUMNS
+from circlecost.usage_columns import COLUMN_NAMES, COLUMN_TYPES, CREDIT_SERVICES, USAGE_COLUMNS
 
 FIELD_COUNT: Final = len(USAGE_COLUMNS)
 GZIP_MAGIC: Final = b"\x1f\x8b"
@@ -75,7 +75,6 @@ _NEEDS_SLOW_PATH_SQL: Final = (
 _ESCAPE_RE: Final = re.compile(r"\\(.)", re.DOTALL)
 _ESCAPED_CHARACTERS: Final = {"n": "\n", "r": "\r", "t": "\t"}
 _DUCKDB_LINE_RE: Final = re.compile(r"Line: (\d+)")
-_TYPES: Final = dict(USAGE_COLUMNS)
 _TYPED_COLUMNS: Final = tuple((name, kind) for name, kind in USAGE_COLUMNS if kind != "VARCHAR")
 
 
@@ -645,7 +644,7 @@ def _first_bad_value_sql(source: str, tests: list[tuple[str, str, str]]) -> str:
 
 def _bad_value_error(parts: Mapping[int, Part], row: tuple[Any, ...]) -> CsvFormatError:
     number, line, name, value = row
-    kind = _TYPES[name]
+    kind = COLUMN_TYPES[name]
     return CsvFormatError(
         parts[int(number)].path, int(line), f"{name} is {value!r}, which is not a valid {kind}"
     )

@@ -30,9 +30,9 @@ from circlecost.errors import CirclecostError
 from circlecost.usage_columns import (
     COST_COLUMNS_SQL,
     CREDIT_SERVICES,
+    DAILY_COST_COLUMNS,
     LINE_ITEM_SERVICE,
     PRESENT_SUFFIX,
-    UNROLLED_COLUMNS,
     USAGE_DATE_SQL,
 )
 from circlecost.vocabulary import PERIODS, TAG_COLUMNS
@@ -53,12 +53,6 @@ USAGE_COLUMNS_SQL: dict[str, str] = {
     for column, sql in COST_COLUMNS_SQL.items()
     if sql not in (LINE_ITEM_SERVICE, USAGE_DATE_SQL)
 }
-# The costs-view columns the daily rollup answers: those made only of the columns it keeps.
-DAILY_COST_COLUMNS = frozenset(
-    column
-    for column, sql in USAGE_COLUMNS_SQL.items()
-    if not any(re.search(rf"\b{name}\b", sql) for name in UNROLLED_COLUMNS)
-)
 BIN_SQL = {
     "day": "day",
     "cumulative": "day",

@@ -61,6 +61,7 @@ USAGE_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
 )
 
 COLUMN_NAMES: Final[tuple[str, ...]] = tuple(name for name, _ in USAGE_COLUMNS)
+COLUMN_TYPES: Final[dict[str, str]] = dict(USAGE_COLUMNS)
 
 # Each component credit column becomes one cost line item with this Service name.
 CREDIT_SERVICES: Final[tuple[tuple[str, str], ...]] = (
@@ -119,14 +120,29 @@ COST_COLUMNS_SQL: Final[dict[str, str]] = {
 # (a pipeline's id), which only the usage table answers. Reports read the rollup whenever their
 # group-by and filter need none of those: at 10M line items it is a small fraction of the rows.
 UNROLLED_COLUMNS: Final[frozenset[str]] = frozenset({"PIPELINE_ID"})
+
+
+def usage_columns_in(sql: str) -> frozenset[str]:
+    """The export's columns that a piece of SQL over a usage row names."""
+    return frozenset(name for name in COLUMN_NAMES if re.search(rf"\b{name}\b", sql))
+
+
+# Each cost column made of a usage row's columns (not `service` or `date`) -> those columns.
+_COST_COLUMN_SOURCES: Final[dict[str, frozenset[str]]] = {
+    column: usage_columns_in(sql)
+    for column, sql in COST_COLUMNS_SQL.items()
+    if sql not in (USAGE_DATE_SQL, LINE_ITEM_SERVICE)
+}
 DAILY_COLUMNS: Final[tuple[str, ...]] = tuple(
     name
     for name in COLUMN_NAMES
     if name not in UNROLLED_COLUMNS
-    and any(
-        re.search(rf"\b{name}\b", sql)
-        for sql in COST_COLUMNS_SQL.values()
-        if sql not in (USAGE_DATE_SQL, LINE_ITEM_SERVICE)
-    )
+    and any(name in sources for sources in _COST_COLUMN_SOURCES.values())
+)
+# The cost columns the rollup answers: those made only of the columns it keeps.
+DAILY_COST_COLUMNS: Final[frozenset[str]] = frozenset(
+    column
+    for column, sources in _COST_COLUMN_SOURCES.items()
+    if sources.isdisjoint(UNROLLED_COLUMNS)
 )
 PRESENT_SUFFIX: Final[str] = "_PRESENT"  # whether any of a day's rows has a non-zero credit column

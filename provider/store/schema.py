@@ -9,6 +9,7 @@ from circlecost.store.common import _audit, _insert_principal, _to_db, _utc_now
 from circlecost.store.connection import ALL_GUARDS, StoreBase, _retried, _schema_version
 from circlecost.store.errors import StoreError, StoreOutdatedError
 from circlecost.usage_columns import (
+    COLUMN_TYPES,
     COST_COLUMNS_SQL,
     CREDIT_SERVICES,
     DAILY_COLUMNS,
@@ -39,7 +40,7 @@ _DAILY_TABLE = (
     "    integration_id VARCHAR NOT NULL,\n"
     "    window_start TIMESTAMP NOT NULL,\n"
     "    usage_date DATE NOT NULL,\n"
-    + "".join(f"    {name} {dict(USAGE_COLUMNS)[name]},\n" for name in DAILY_COLUMNS)
+    + "".join(f"    {name} {COLUMN_TYPES[name]},\n" for name in DAILY_COLUMNS)
     + "".join(
         f"    {name} DECIMAL(38,6),\n    {name}{PRESENT_SUFFIX} BOOLEAN,\n"
         for name in _CREDIT_COLUMNS
