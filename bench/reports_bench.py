@@ -1,6 +1,7 @@
-"""Query speed: every report shape (bins, tag group-bys, VQL filters, a workspace's report) and the
-FOCUS export over ~10M cost line items, each against a plain baseline, on both store engines:
-embedded (one DuckDB file) and shared (DuckLake: a PostgreSQL catalog and Parquet files).
+"""Query speed: every report shape (bins, tag group-bys, VQL filters, a workspace's report), each
+insight and the FOCUS export over ~10M cost line items, each against a plain baseline, on both
+store engines: embedded (one DuckDB file) and shared (DuckLake: a PostgreSQL catalog and Parquet
+files).
 
     .venv/bin/python -m bench.reports_bench [--rows-millions 10]
 
@@ -30,7 +31,7 @@ from typing import Any
 from unittest import mock
 
 from bench.import_bench import new_store, postgres_server
-from circlecost import focus, reports
+from circlecost import focus, insights, reports
 from circlecost.store import Store
 
 FIRST_DAY = date(2025, 11, 1)
@@ -58,7 +59,19 @@ SELECT
     ['build', 'test', 'lint', 'deploy'][i % 4 + 1] AS JOB_NAME,
     i AS JOB_RUN_NUMBER,
     day AS JOB_RUN_DATE,
-    'success' AS JOB_BUILD_STATUS,
+    ['success', 'success', 'success', 'success', 'success', 'success', 'success', 'success',
+        'failed', 'canceled'][i % 10 + 1] AS JOB_BUILD_STATUS,
+    ['build-and-test', 'deploy'][i % 2 + 1] AS WORKFLOW_NAME,
+    day + to_seconds(i % 86400) AS JOB_RUN_STARTED_AT,
+    (30 + i % 1770)::DOUBLE AS JOB_RUN_SECONDS,
+    CASE WHEN i % 50 = 0 THEN NULL ELSE (5 + (i * 7) % 60)::DOUBLE END
+        AS MEDIAN_CPU_UTILIZATION_PCT,
+    CASE WHEN i % 50 = 0 THEN NULL ELSE (10 + (i * 7) % 85)::DOUBLE END
+        AS MAX_CPU_UTILIZATION_PCT,
+    CASE WHEN i % 50 = 0 THEN NULL ELSE (5 + (i * 11) % 60)::DOUBLE END
+        AS MEDIAN_RAM_UTILIZATION_PCT,
+    CASE WHEN i % 50 = 0 THEN NULL ELSE (10 + (i * 11) % 85)::DOUBLE END
+        AS MAX_RAM_UTILIZATION_PCT,
     ['small', 'medium', 'large', 'macos.m1.medium.gen1'][i % 4 + 1] AS RESOURCE_CLASS,
     CASE WHEN i % 4 = 3 THEN 'macos' ELSE 'linux' END AS OPERATING_SYSTEM,
     CASE WHEN i % 4 = 3 THEN 'machine' ELSE 'docker' END AS EXECUTOR,
@@ -172,6 +185,49 @@ SHAPES: tuple[tuple[str, dict[str, Any], str], ...] = (
 )
 FOCUS_TARGET_MS = 3000.0
 
+# Each insight over the whole year: (name, insight, bin, the plain baseline: the same groups
+# and statistics over the job rows, without pricing, filters or the rule).
+_RUN_STATS = (
+    "SELECT {keys}, count(*), {stats}, sum(COMPUTE_CREDITS) FROM usage "
+    "WHERE JOB_ID IS NOT NULL GROUP BY ALL"
+)
+_DURATION_STATS = (
+    "avg(JOB_RUN_SECONDS), quantile_cont(JOB_RUN_SECONDS, 0.5), "
+    "quantile_cont(JOB_RUN_SECONDS, 0.95), max(JOB_RUN_SECONDS), sum(JOB_RUN_SECONDS)"
+)
+INSIGHT_SHAPES: tuple[tuple[str, str, str | None, str], ...] = (
+    (
+        "insights rightsizing",
+        "rightsizing",
+        None,
+        _RUN_STATS.format(
+            keys="PROJECT_NAME, JOB_NAME, EXECUTOR, RESOURCE_CLASS",
+            stats="quantile_cont(MEDIAN_CPU_UTILIZATION_PCT, 0.5), max(MAX_CPU_UTILIZATION_PCT), "
+            "quantile_cont(MEDIAN_RAM_UTILIZATION_PCT, 0.5), max(MAX_RAM_UTILIZATION_PCT)",
+        ),
+    ),
+    (
+        "insights waste",
+        "waste",
+        None,
+        _RUN_STATS.format(keys="PROJECT_NAME, JOB_BUILD_STATUS, VCS_BRANCH", stats="1"),
+    ),
+    (
+        "insights durations",
+        "durations",
+        None,
+        _RUN_STATS.format(keys="PROJECT_NAME, JOB_NAME", stats=_DURATION_STATS),
+    ),
+    (
+        "insights durations × week",
+        "durations",
+        "week",
+        _RUN_STATS.format(
+            keys="PROJECT_NAME, JOB_NAME, date_trunc('week', JOB_RUN_DATE)", stats=_DURATION_STATS
+        ),
+    ),
+)
+
 
 def run_report_benchmark(rows_millions: float = 10.0, catalog: str | None = None) -> dict[str, Any]:
     """Times every query shape over the whole year on an embedded store and, given a catalog
@@ -209,6 +265,11 @@ def measure_engine(rows_millions: float, catalog: str | None) -> dict[str, Any]:
                     rows_ms = median_ms(partial(reports.build_report, con, request))
                 baseline_ms = median_ms(partial(_fetch_all, con, baseline, params))
                 rows.append(_row(name, TARGET_MS, report_ms, baseline_ms, rows_ms))
+            for name, insight, bin_name, baseline in INSIGHT_SHAPES:
+                request = insights.InsightRequest(period, bin=bin_name)
+                insight_ms = median_ms(partial(insights.build_insight, con, insight, request))
+                baseline_ms = median_ms(partial(_fetch_all, con, baseline, None))
+                rows.append(_row(name, TARGET_MS, insight_ms, baseline_ms))
             rows.append(_focus_row(con, Path(folder)))
     return {"line_items": line_items, "fill_s": round(fill_s, 1), "rows": rows}
 

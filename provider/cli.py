@@ -7,7 +7,7 @@ Exit codes: 0 done, 1 the operation failed (one clear line on stderr, a tracebac
 
 from __future__ import annotations
 
-import calendar
+import html
 import json
 import logging
 import os
@@ -18,18 +18,22 @@ from dataclasses import replace
 from datetime import date, timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from circlecost import service
 from circlecost.cli_admin import access, audit, store_group
-from circlecost.cli_context import Context, existing_store, pass_context
+from circlecost.cli_context import Context, emit, existing_store, parse_day, pass_context
+from circlecost.cli_insights import insights_group, metrics
 from circlecost.errors import CirclecostError
 from circlecost.importer import ImportReport, TokenRejectedError
 from circlecost.settings import Settings
 from circlecost.store import Integration, Store
 from circlecost.vocabulary import PERIODS, Status
+
+if TYPE_CHECKING:
+    from circlecost.reports import ReportRequest
 
 EPILOG_STORE = "The store is --store, else CIRCLECOST_STORE, else .circlecost/costs.duckdb."
 # CircleCI's usage export quota refills over an hour: one full cycle fits in the default wait.
@@ -449,29 +453,6 @@ def status(context: Context) -> None:
 # --- reports ------------------------------------------------------------------------------------
 
 
-_ISO_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-
-
-def parse_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    """A YYYY-MM-DD day of the calendar; click names the option in the error."""
-    if value is None:
-        return None
-    match = _ISO_DAY.fullmatch(value.strip())
-    if match is None:
-        raise click.BadParameter(f"'{value}' is not a date: write YYYY-MM-DD")
-    year, month, day = (int(part) for part in match.groups())
-    if not 1 <= month <= 12:
-        raise click.BadParameter(f"'{value}' is not a date: there is no month {month}")
-    if year < 1:
-        raise click.BadParameter(f"'{value}' is not a date: there is no year 0")
-    days_in_month = calendar.monthrange(year, month)[1]
-    if not 1 <= day <= days_in_month:
-        raise click.BadParameter(
-            f"'{value}' is not a date: {calendar.month_name[month]} {year} has {days_in_month} days"
-        )
-    return date(year, month, day)
-
-
 @main.command()
 @click.option("--from", "start", callback=parse_day, help="First day (YYYY-MM-DD), inclusive.")
 @click.option("--to", "end", callback=parse_day, help="Last day (YYYY-MM-DD), inclusive.")
@@ -538,21 +519,31 @@ def report(
     writers: dict[str, Callable[[reports.Report], str]] = {
         "json": render.as_json,
         "csv": render.as_csv,
-        "html": render.as_html,
+        "html": lambda result: render.as_html(result, rightsizing_html(store, request)),
     }
-    if fmt == "table":
-        if output:
-            raise CirclecostError(
-                "--output takes --format csv, json or html", hint="or redirect the table"
-            )
-        render.print_report(result)
-        return
-    text = writers[fmt](result)
-    if output:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}")
-    else:
-        click.echo(text, nl=False)
+    emit(fmt, output, lambda: render.print_report(result), lambda: writers[fmt](result))
+
+
+def rightsizing_html(store: Store, request: ReportRequest) -> str:
+    """The right-sizing suggestions for the report's period, scope and filter, as an HTML
+    section of the report; nothing when there are none or the filter names a service (which
+    insights refuse: the report itself is still right)."""
+    from circlecost import insights, render_insights
+
+    scope = insights.InsightRequest(
+        request.period, filter=request.filter, integration_ids=request.integration_ids
+    )
+    try:
+        with store.reader() as connection:
+            found = insights.build_insight(connection, "rightsizing", scope)
+    except CirclecostError:
+        return ""
+    section = found.sections[0]
+    section.rows = [row for row in section.rows if row["suggested_class"]]
+    if not section.rows:
+        return ""
+    notes = "".join(f'<p class="meta">{html.escape(note)}</p>' for note in found.notes)
+    return f'<section id="rightsizing">\n{render_insights.section_html(section)}\n{notes}</section>'
 
 
 @main.command()
@@ -610,6 +601,6 @@ def missing_command(name: str, hint: str) -> click.Command:
     return click.Command(name, callback=explain, help=f"(not installed) {hint}.")
 
 
-for command in (store_group, access, audit):
+for command in (store_group, access, audit, insights_group, metrics):
     main.add_command(command)
 add_plugin_commands(main)

@@ -94,12 +94,7 @@ lines AS (
     ) AS item(service, credits, present)
     WHERE item.present
 ),
-day_prices AS (
-    SELECT days.integration_id, days.date, price.usd_per_credit
-    FROM (SELECT DISTINCT integration_id, date FROM usage_sums) AS days
-    ASOF LEFT JOIN prices AS price
-        ON price.integration_id = days.integration_id AND days.date >= price.effective_from
-),
+day_prices AS ({day_prices}),
 report_lines AS (
     SELECT lines.*, lines.credits * day_prices.usd_per_credit AS amount_usd,
         CASE WHEN lines.date < ?
@@ -112,6 +107,16 @@ SELECT date >= ? AS is_current{keys}, sum(credits), sum(amount_usd)
 FROM report_lines
 WHERE {filter}
 GROUP BY ALL
+"""
+
+
+# The price in effect on each (integration, date) of a relation with those two columns: the
+# latest price that took effect on or before the date (NULL before the first).
+DAY_PRICES_SQL = """
+    SELECT days.integration_id, days.date, price.usd_per_credit
+    FROM (SELECT DISTINCT integration_id, date FROM {relation}) AS days
+    ASOF LEFT JOIN prices AS price
+        ON price.integration_id = days.integration_id AND days.date >= price.effective_from
 """
 
 
@@ -402,6 +407,7 @@ def report_query(request: ReportRequest) -> tuple[str, list[Any]]:
         scope=scope,
         keys="".join(f", {key} AS k{index}" for index, key in enumerate(keys)),
         filter=filter_sql,
+        day_prices=DAY_PRICES_SQL.format(relation="usage_sums"),
     )
     params: list[Any] = [before.start, before.end, period.start, period.end, *scope_params]
     params += [period.start, *period.previous_shift(), period.start]

@@ -11,6 +11,7 @@ import json
 import shutil
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from circlecost.store import Store
 from circlecost.usage_columns import COLUMN_NAMES, CREDIT_SERVICES
 from circlecost.windows import Window
 from circlecost_emulator import Emulator
+from circlecost_emulator.generator import HEADER_LINE, UsageGenerator
+from circlecost_emulator.organizations import Organization
 
 # --- the sample export: two parts of one organization's October 2026 (tests/data) -----------
 
@@ -108,3 +111,29 @@ def emulator_settings(
         "binding_timeout": timedelta(seconds=0),
     }
     return Settings(**{**fields, **changes})
+
+
+# --- a generated month, for the insights ------------------------------------------------------
+
+GENERATED_ORG = Organization(id="3f7c1d2e-8a9b-4c5d-9e0f-1a2b3c4d5e6f", name="umbrella")
+
+
+def generated_store(folder: Path, utilization: str) -> tuple[Store, Path]:
+    """October of a generated organization (the emulator's generator, seed 11, with the given
+    utilisation profile) loaded into a new store at $0.0006 per credit, and the part loaded."""
+    generator = UsageGenerator(seed=11, jobs_per_project_per_day=4, utilization=utilization)
+    rows = generator.rows(GENERATED_ORG, OCTOBER.start, OCTOBER.end)
+    part = folder / "part.csv.gz"
+    part.write_bytes(gzip.compress((HEADER_LINE + "".join(r.render() for r in rows)).encode()))
+    store = Store(folder / "costs.duckdb")
+    store.migrate()
+    store.ensure_first_owner("ana")
+    integration = store.insert_integration(
+        GENERATED_ORG.id,
+        "sha256:generated",
+        base_price=Decimal("0.0006"),
+        organization_name=GENERATED_ORG.name,
+    )
+    store.plan_windows(integration.id, [OCTOBER])
+    store.replace_window_rows(integration.id, OCTOBER, None, [part])
+    return store, part

@@ -59,6 +59,7 @@ def _check_limit(name: str, value: int | None) -> int | None:
 class Emulator:
     """A CircleCI API v2 emulator on a real loopback socket.
 
+    `utilization` is the generator's utilisation profile (generator.UTILIZATION_PROFILES).
     `quota_per_hour` limits usage-export POSTs and GETs per organization (None: no limit);
     `get_quota_per_hour` overrides the GET limit. `job_delay` and `link_ttl` are seconds of the
     emulator clock. With `replay_dir`, rows come from the export files in that folder and the
@@ -81,6 +82,7 @@ class Emulator:
         link_ttl: float = 600.0,
         rows_per_part: int = 150,
         jobs_per_project_per_day: int = 3,
+        utilization: str = "mixed",
         replay_dir: str | Path | None = None,
         organizations: Sequence[OrganizationSpec] | None = None,
         tokens: Mapping[str, str] | None = None,
@@ -96,6 +98,7 @@ class Emulator:
         self.requests = RequestLog()
         self.tokens = make_tokens(tokens)
         given = [_organization(seed, spec) for spec in organizations or ()]
+        self.utilization = utilization
         self._source, orgs = self._make_source(replay_dir, given, jobs_per_project_per_day)
         # Each organization also has an admin bot with a token of its own, so that several
         # integrations can each use a dedicated token, as circlecost's policies require. A bot
@@ -125,7 +128,8 @@ class Emulator:
             known = {o.id for o in found}
             return replay, found + [o for o in given if o.id not in known]
         orgs = given or default_organizations(self.seed)
-        return GeneratedSource(UsageGenerator(self.seed, volume), orgs), orgs
+        generator = UsageGenerator(self.seed, volume, self.utilization)
+        return GeneratedSource(generator, orgs), orgs
 
     def revoke_token(self, token: str) -> None:
         """From now on `token` gets 401, as an expired or revoked token does on CircleCI."""

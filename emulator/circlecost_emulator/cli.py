@@ -17,6 +17,7 @@ import click
 from circlecost.errors import CirclecostError
 from circlecost_emulator.app import Emulator
 from circlecost_emulator.faults import FAULT_NAMES, FaultError, FaultValue
+from circlecost_emulator.generator import UTILIZATION_PROFILES
 from circlecost_emulator.replay import ReplayError
 
 DEFAULT_PORT: Final = 8765
@@ -70,6 +71,7 @@ def run_emulator(
     job_delay: float = 0.0,
     tokens_file: str | Path | None = None,
     *,
+    utilization: str = "mixed",
     faults: Mapping[str, FaultValue] | None = None,
     host: str = "127.0.0.1",
     stop_event: threading.Event | None = None,
@@ -84,7 +86,13 @@ def run_emulator(
     stop = stop_event or threading.Event()
     stream = out or sys.stdout
     limit = quota_per_hour if quota_per_hour and quota_per_hour > 0 else None
-    emulator = Emulator(seed=seed, replay_dir=replay_dir, quota_per_hour=limit, job_delay=job_delay)
+    emulator = Emulator(
+        seed=seed,
+        replay_dir=replay_dir,
+        quota_per_hour=limit,
+        job_delay=job_delay,
+        utilization=utilization,
+    )
     emulator.faults.update(faults or {})
     with _stop_on_signals(stop):
         try:
@@ -122,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port; 0 picks one")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated usage")
     parser.add_argument("--replay", metavar="DIR", help="serve the export files in DIR instead")
+    parser.add_argument(
+        "--utilization",
+        choices=UTILIZATION_PROFILES,
+        default="mixed",
+        help="how busy generated jobs keep their machines (overprovisioned: build and lint idle)",
+    )
     parser.add_argument(
         "--quota-per-hour", type=int, default=10, help="usage POSTs and GETs per org; 0: no limit"
     )
@@ -168,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             quota_per_hour=args.quota_per_hour,
             job_delay=args.job_delay,
             tokens_file=args.tokens_file,
+            utilization=args.utilization,
             faults=dict(args.fault),
         )
     except (ReplayError, FaultError, PortUnavailable, OSError) as err:
@@ -181,6 +196,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 @click.command("emulator")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--utilization",
+    type=click.Choice(UTILIZATION_PROFILES),
+    default="mixed",
+    show_default=True,
+    help="How busy generated jobs keep their machines (overprovisioned: build and lint idle).",
+)
 @click.option(
     "--replay",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -205,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def command(
     port: int,
     seed: int,
+    utilization: str,
     replay: Path | None,
     quota_per_hour: int,
     job_delay: float,
@@ -228,6 +251,7 @@ def command(
         quota_per_hour=quota_per_hour or None,
         job_delay=job_delay,
         tokens_file=tokens_file,
+        utilization=utilization,
         faults=parsed or None,
     )
     sys.exit(code)

@@ -112,16 +112,28 @@ class _Pipeline:
     branch: str | None
     trigger: str
     trigger_user: str
+    utilization: str = "mixed"
 
 
 class UsageGenerator:
-    """Generates the usage rows of an organization, day by day, from a seed."""
+    """Generates the usage rows of an organization, day by day, from a seed.
 
-    def __init__(self, seed: int = 0, jobs_per_project_per_day: int = 3) -> None:
+    `utilization` picks how busy jobs keep their machines (UTILIZATION_PROFILES); only the four
+    utilisation columns differ between profiles, every other value is the same.
+    """
+
+    def __init__(
+        self, seed: int = 0, jobs_per_project_per_day: int = 3, utilization: str = "mixed"
+    ) -> None:
         if jobs_per_project_per_day < 0:
             raise ValueError("jobs_per_project_per_day must be >= 0")
+        if utilization not in UTILIZATION_PROFILES:
+            raise ValueError(
+                f"utilization must be one of {', '.join(UTILIZATION_PROFILES)}, not {utilization!r}"
+            )
         self.seed = seed
         self.jobs_per_project_per_day = jobs_per_project_per_day
+        self.utilization = utilization
 
     # -- public -------------------------------------------------------------------------------
 
@@ -210,6 +222,7 @@ class UsageGenerator:
             branch=None if branch is None else branch.format(year=day.year, month=day.month),
             trigger=rng.choice(TRIGGERS),
             trigger_user=rng.choice(users),
+            utilization=self.utilization,
         )
 
     def _workflow_rows(
@@ -327,7 +340,7 @@ def _job_row(
         PARALLELISM=parallelism,
         JOB_RUN_SECONDS=float(seconds),
     )
-    values.update(_utilization(rng, seconds))
+    values.update(_utilization(rng, seconds, pipeline.utilization, job_name))
     values.update(_job_credits(rng, profile, seconds, parallelism))
     return _styled(rng, values)
 
@@ -353,7 +366,18 @@ def _base_values(pipeline: _Pipeline) -> UsageRow:
     return values
 
 
-def _utilization(rng: random.Random, seconds: int) -> dict[str, UsageValue]:
+# How busy jobs keep their machines, as (low, high) percentages of the four utilisation columns:
+# "mixed" draws every column anywhere in 1.0-99.9; "overprovisioned" runs the jobs in
+# OVERPROVISIONED_JOBS at 5-25 % (a smaller class fits them) and every other job at 60-95 %;
+# "flat" runs every job at 60-95 %, so right-sizing finds nothing.
+UTILIZATION_PROFILES: Final[tuple[str, ...]] = ("mixed", "overprovisioned", "flat")
+OVERPROVISIONED_JOBS: Final[frozenset[str]] = frozenset({"build", "lint"})
+_MIXED, _IDLE, _BUSY = (1.0, 99.9), (5.0, 25.0), (60.0, 95.0)
+
+
+def _utilization(
+    rng: random.Random, seconds: int, profile: str = "mixed", job_name: str = ""
+) -> dict[str, UsageValue]:
     columns = (
         "MEDIAN_CPU_UTILIZATION_PCT",
         "MAX_CPU_UTILIZATION_PCT",
@@ -363,7 +387,20 @@ def _utilization(rng: random.Random, seconds: int) -> dict[str, UsageValue]:
     # CircleCI reports no utilization for jobs shorter than 15 seconds.
     if seconds < 15:
         return dict.fromkeys(columns)
-    return {c: round(rng.uniform(1.0, 99.9), 1) for c in columns}
+    low, high = _MIXED
+    if profile == "flat" or (profile == "overprovisioned" and job_name not in OVERPROVISIONED_JOBS):
+        low, high = _BUSY
+    elif profile == "overprovisioned":
+        low, high = _IDLE
+    # The same draws in every profile (so the rows' other values do not change); other profiles
+    # move them into their range, each median at or under its maximum.
+    draws = [rng.uniform(*_MIXED) for _ in columns]
+    if profile != "mixed":
+        span = (high - low) / (_MIXED[1] - _MIXED[0])
+        cpu = sorted(low + (draw - _MIXED[0]) * span for draw in draws[:2])
+        ram = sorted(low + (draw - _MIXED[0]) * span for draw in draws[2:])
+        draws = [cpu[0], cpu[1], ram[0], ram[1]]
+    return {c: round(value, 1) for c, value in zip(columns, draws, strict=True)}
 
 
 def _job_credits(
