@@ -43,25 +43,27 @@ RUNS = 5
 _FILL_USAGE = """
 INSERT INTO usage BY NAME
 SELECT
-    CASE WHEN i % 2 = 0 THEN $first ELSE $second END AS integration_id,
+    CASE WHEN (i // 4) % 2 = 0 THEN $first ELSE $second END AS integration_id,
     date_trunc('month', day)::TIMESTAMP AS window_start,
     'bench-job' AS export_job_id,
     TIMESTAMP '2026-11-01 00:00:00' AS loaded_at,
-    CASE WHEN i % 2 = 0 THEN 'org-a' ELSE 'org-b' END AS ORGANIZATION_ID,
-    CASE WHEN i % 2 = 0 THEN 'initech' ELSE 'globex' END AS ORGANIZATION_NAME,
-    'project-' || (i % 7) AS PROJECT_ID,
-    ['api', 'web', 'billing', 'docs', 'data-pipeline', 'mobile', 'infra'][i % 7 + 1]
+    CASE WHEN (i // 4) % 2 = 0 THEN 'org-a' ELSE 'org-b' END AS ORGANIZATION_ID,
+    CASE WHEN (i // 4) % 2 = 0 THEN 'initech' ELSE 'globex' END AS ORGANIZATION_NAME,
+    'project-' || ((i // 4) % 7) AS PROJECT_ID,
+    ['api', 'web', 'billing', 'docs', 'data-pipeline', 'mobile', 'infra'][(i // 4) % 7 + 1]
         AS PROJECT_NAME,
     'github' AS VCS_NAME,
     ['main', 'develop', 'release/2026.11', NULL, 'feature,comma'][i % 5 + 1] AS VCS_BRANCH,
-    'pipeline-' || (i // 20) AS PIPELINE_ID,
+    -- Pipelines of four jobs, one workflow each; every tenth pipeline re-runs lint.
+    'pipeline-' || (i // 4) AS PIPELINE_ID,
     'job-' || i AS JOB_ID,
-    ['build', 'test', 'lint', 'deploy'][i % 4 + 1] AS JOB_NAME,
+    ['build', 'test', 'lint', 'deploy'][CASE WHEN i % 40 = 3 THEN 3 ELSE i % 4 + 1 END]
+        AS JOB_NAME,
     i AS JOB_RUN_NUMBER,
     day AS JOB_RUN_DATE,
     ['success', 'success', 'success', 'success', 'success', 'success', 'success', 'success',
         'failed', 'canceled'][i % 10 + 1] AS JOB_BUILD_STATUS,
-    ['build-and-test', 'deploy'][i % 2 + 1] AS WORKFLOW_NAME,
+    ['build-and-test', 'deploy'][(i // 4) % 2 + 1] AS WORKFLOW_NAME,
     day + to_seconds(i % 86400) AS JOB_RUN_STARTED_AT,
     (30 + i % 1770)::DOUBLE AS JOB_RUN_SECONDS,
     CASE WHEN i % 50 = 0 THEN NULL ELSE (5 + (i * 7) % 60)::DOUBLE END
@@ -210,7 +212,11 @@ INSIGHT_SHAPES: tuple[tuple[str, str, str | None, str], ...] = (
         "insights waste",
         "waste",
         None,
-        _RUN_STATS.format(keys="PROJECT_NAME, JOB_BUILD_STATUS, VCS_BRANCH", stats="1"),
+        # the failed/branch sums, and finding the (pipeline, workflow, job) keys that repeat
+        _RUN_STATS.format(keys="PROJECT_NAME, JOB_BUILD_STATUS, VCS_BRANCH", stats="1")
+        + " UNION ALL SELECT NULL, NULL, NULL, count(*), NULL, NULL FROM usage "
+        "WHERE PIPELINE_ID IS NOT NULL GROUP BY integration_id, PIPELINE_ID, WORKFLOW_NAME, "
+        "JOB_NAME HAVING count(*) > 1",
     ),
     (
         "insights durations",

@@ -362,19 +362,39 @@ def rightsizing(connection: duckdb.DuckDBPyConnection, request: InsightRequest) 
 # --- waste --------------------------------------------------------------------------------------
 
 # One pass gives both the failed runs and the branch split: runs summed per project, status
-# and whether the branch is a default one (NULL branch: not).
+# and whether the branch is a default one (NULL branch: not). Each (integration, day) is priced
+# once after summing, as reports do: exact decimals, so the same as pricing each run.
 _STATUS_BRANCH_SQL = """
-SELECT account AS project, JOB_BUILD_STATUS AS status,
-    coalesce(VCS_BRANCH IN ({branches}), false) AS on_default,
-    count(*) AS runs, sum(credits) AS credits, sum(credits * price) AS amount_usd
-FROM runs
+SELECT project, status, on_default, sum(runs) AS runs, sum(credits) AS credits,
+    sum(credits * day_prices.usd_per_credit) AS amount_usd
+FROM (
+    SELECT integration_id, date, account AS project, JOB_BUILD_STATUS AS status,
+        coalesce(VCS_BRANCH IN ({branches}), false) AS on_default,
+        count(*) AS runs, sum(credits) AS credits
+    FROM runs_in_filter
+    GROUP BY ALL
+) AS sums JOIN day_prices USING (integration_id, date)
 GROUP BY ALL
 """
 # A rerun: a later run of the same job name in the same pipeline and workflow name (CircleCI's
 # "rerun workflow" and "rerun from failed" make a new workflow of the same name in the
 # pipeline); the first run is the one that started first (then the smallest job id). Runs
-# without a pipeline id are never counted as reruns. Summed per such group, minus its first run.
-_RERUN_SQL = """
+# without a pipeline id are never counted as reruns. Most jobs run once, so a pass over a hash
+# of the four keys keeps only the runs whose keys may repeat, and only those are priced and
+# grouped exactly (a hash collision only lets a run through to the exact check).
+# The text continues the WITH clause of `runs_cte`.
+_RERUN_KEY = "hash(integration_id, PIPELINE_ID, WORKFLOW_NAME, JOB_NAME)"
+_RERUN_SQL = f"""
+, repeated AS (
+    SELECT {_RERUN_KEY} AS key FROM runs_in_filter
+    WHERE PIPELINE_ID IS NOT NULL
+    GROUP BY key HAVING count(*) > 1
+),
+maybe_rerun AS (
+    SELECT runs_in_filter.*, day_prices.usd_per_credit AS price
+    FROM runs_in_filter JOIN day_prices USING (integration_id, date)
+    WHERE PIPELINE_ID IS NOT NULL AND {_RERUN_KEY} IN (SELECT key FROM repeated)
+)
 SELECT project, sum(runs - 1) AS reruns, sum(credits - first_credits) AS credits,
     sum(amount_usd - first_usd) AS amount_usd
 FROM (
@@ -383,8 +403,7 @@ FROM (
         arg_min(credits, (JOB_RUN_STARTED_AT IS NULL, JOB_RUN_STARTED_AT, JOB_ID)) AS first_credits,
         arg_min(credits * price, (JOB_RUN_STARTED_AT IS NULL, JOB_RUN_STARTED_AT, JOB_ID))
             AS first_usd
-    FROM runs
-    WHERE PIPELINE_ID IS NOT NULL
+    FROM maybe_rerun
     GROUP BY integration_id, PIPELINE_ID, WORKFLOW_NAME, JOB_NAME, account
     HAVING count(*) > 1
 )
