@@ -8,7 +8,14 @@ PYTEST_ARGS ?=
 JOBS ?= auto
 XDIST = $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist worksteal)
 
-.PHONY: help bootstrap demo demo-clean test test-random check lint typecheck bench
+# Seconds the concurrent-runner soak (tests/faults/test_shared_store_soak.py) runs: half a
+# minute in `make test`, minutes in `make check` (what CI runs) and in `make soak`.
+SOAK_SECONDS ?= 30
+CHECK_SOAK_SECONDS ?= 120
+LONG_SOAK_SECONDS ?= 180
+export SHARED_STORE_SOAK_SECONDS = $(SOAK_SECONDS)
+
+.PHONY: help bootstrap demo demo-clean test test-random check lint typecheck bench soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -35,7 +42,12 @@ typecheck: bootstrap ## mypy (strict for provider/, policies/ and emulator/, rel
 	@links=$$(bash .ci/mypy-path.sh) && MYPYPATH=$$links:emulator \
 	  $(VENV)/bin/mypy $$links/circlecost emulator/circlecost_emulator tests bench __main__.py
 
-check: lint typecheck test ## ruff, mypy and the tests (what CI runs)
+check: SOAK_SECONDS = $(CHECK_SOAK_SECONDS)
+check: lint typecheck test ## ruff, mypy and the tests, the soak for 2 minutes (what CI runs)
+
+soak: SOAK_SECONDS = $(LONG_SOAK_SECONDS)
+soak: bootstrap ## the shared store's concurrent-runner soak alone, 3 minutes (LONG_SOAK_SECONDS=n)
+	@$(PY) -m pytest -p no:randomly tests/faults/test_shared_store_soak.py $(PYTEST_ARGS)
 
 bench: bootstrap ## benchmarks: import speed and memory, report speed, each against a baseline
 	@$(PY) -m bench.import_bench

@@ -272,8 +272,8 @@ def measure_engine(rows_millions: float, catalog: str | None) -> dict[str, Any]:
                 baseline_ms = median_ms(partial(_fetch_all, con, baseline, params))
                 rows.append(_row(name, TARGET_MS, report_ms, baseline_ms, rows_ms))
             for name, insight, bin_name, baseline in INSIGHT_SHAPES:
-                request = insights.InsightRequest(period, bin=bin_name)
-                insight_ms = median_ms(partial(insights.build_insight, con, insight, request))
+                asked = insights.InsightRequest(period, bin=bin_name)
+                insight_ms = median_ms(partial(insights.build_insight, con, insight, asked))
                 baseline_ms = median_ms(partial(_fetch_all, con, baseline, None))
                 rows.append(_row(name, TARGET_MS, insight_ms, baseline_ms))
             rows.append(_focus_row(con, Path(folder)))

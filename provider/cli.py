@@ -25,7 +25,7 @@ import click
 from circlecost import service
 from circlecost.cli_admin import access, audit, store_group
 from circlecost.cli_context import Context, emit, existing_store, parse_day, pass_context
-from circlecost.cli_insights import insights_group, metrics
+from circlecost.cli_insights import anomalies_command, insights_group, metrics
 from circlecost.errors import CirclecostError
 from circlecost.importer import ImportReport, TokenRejectedError
 from circlecost.settings import Settings
@@ -519,9 +519,32 @@ def report(
     writers: dict[str, Callable[[reports.Report], str]] = {
         "json": render.as_json,
         "csv": render.as_csv,
-        "html": lambda result: render.as_html(result, rightsizing_html(store, request)),
+        "html": lambda result: render.as_html(
+            result, rightsizing_html(store, request), anomaly_marks(store, request)
+        ),
     }
     emit(fmt, output, lambda: render.print_report(result), lambda: writers[fmt](result))
+
+
+def anomaly_marks(store: Store, request: ReportRequest) -> dict[str, str]:
+    """For a report binned by day: each day with anomalies in the chart's dimension (its first
+    group-by, else the total) -> what they are, for the HTML chart to mark."""
+    from circlecost import anomalies, render
+    from circlecost.reports import group_label
+
+    if request.bin != "day":
+        return {}
+    group = request.group_by[0] if request.group_by else None
+    asked = anomalies.AnomalyRequest(request.period, group, request.filter, request.integration_ids)
+    with store.reader() as connection:
+        found = anomalies.find(connection, asked).sections[0].rows
+    marks: dict[str, list[str]] = {}
+    for row in found:
+        marks.setdefault(row["day"], []).append(
+            f"{group_label(row['group'])}: {render.usd(row['amount_usd'])} against a usual "
+            f"{render.usd(row['baseline_usd'])} (top job {row['top_job']})"
+        )
+    return {day: "anomaly — " + "; ".join(texts) for day, texts in marks.items()}
 
 
 def rightsizing_html(store: Store, request: ReportRequest) -> str:
@@ -601,6 +624,6 @@ def missing_command(name: str, hint: str) -> click.Command:
     return click.Command(name, callback=explain, help=f"(not installed) {hint}.")
 
 
-for command in (store_group, access, audit, insights_group, metrics):
+for command in (store_group, access, audit, insights_group, metrics, anomalies_command):
     main.add_command(command)
 add_plugin_commands(main)

@@ -1,10 +1,11 @@
-"""`circlecost insights rightsizing|waste|durations` (where the money goes and how to save it;
-each takes the report options) and `circlecost metrics` (OpenMetrics text for monitoring)."""
+"""`circlecost insights rightsizing|waste|durations` (where the money goes and how to save it),
+`circlecost anomalies` (each takes the report options) and `circlecost metrics` (OpenMetrics
+text for monitoring)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,25 +46,33 @@ def insight_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def show_insight(context: Context, name: str, options: dict[str, Any]) -> None:
-    """Builds insight `name` from the command's options and prints or writes it."""
-    from circlecost import insights, render_insights, reports
+    """Builds insight `name` (or the anomalies) from the command's options; prints or writes it."""
+    from circlecost import anomalies, insights, render_insights, reports
 
     settings = context.settings
-    fields: dict[str, Any] = {
-        "filter": options.get("filter_text"),
-        "bin": options.get("bin_name"),
-        "default_branches": options.get("default_branches") or insights.DEFAULT_BRANCHES,
-    }
     period = reports.resolve_period(
         options["start"], options["end"], options["period"], settings.clock().date()
     )
-    request = insights.InsightRequest(period, **fields)
-    store = existing_store(settings)
+    scope = None
     if options["workspace"]:
         scope = tuple(service.workspace_integration_ids(settings, options["workspace"]))
-        request = replace(request, integration_ids=scope)
-    with store.reader() as connection:
-        result = insights.build_insight(connection, name, request)
+    build: Callable[[Any], Any]
+    if name == "anomalies":
+        asked = anomalies.AnomalyRequest(
+            period, options.get("group_by"), options.get("filter_text"), scope
+        )
+        build = partial(anomalies.find, request=asked)
+    else:
+        request = insights.InsightRequest(
+            period,
+            filter=options.get("filter_text"),
+            integration_ids=scope,
+            bin=options.get("bin_name"),
+            default_branches=options.get("default_branches") or insights.DEFAULT_BRANCHES,
+        )
+        build = partial(insights.build_insight, name=name, request=request)
+    with existing_store(settings).reader() as connection:
+        result = build(connection)
     writers = {
         "json": render_insights.as_json,
         "csv": render_insights.as_csv,
@@ -122,6 +131,28 @@ def durations(context: Context, **options: Any) -> None:
       circlecost insights durations --period last_3_months --bin week
     """
     show_insight(context, "durations", options)
+
+
+@click.command("anomalies")
+@insight_options
+@click.option(
+    "--group-by",
+    "group_by",
+    help="One dimension (account, service, resource, tag:circleci:vcs_branch, …); "
+    "default: the total cost.",
+)
+def anomalies_command(context: Context, **options: Any) -> None:
+    """Days whose cost rose far above the same group's previous 14 days, with the project, job
+    and branch that cost the most that day.
+
+    Score: a modified z-score (median and MAD) of log(1 + USD) above 3.5, and at least $1 above
+    the baseline's median (README: Chargeback → Anomalies).
+
+    \b
+    Example:
+      circlecost anomalies --period last_30_days --group-by account
+    """
+    show_insight(context, "anomalies", options)
 
 
 @click.command("metrics")

@@ -72,11 +72,15 @@ def process_exists(pid: int) -> bool:
 
 
 def preview_then_up(
-    stack: Any, policy_pack: Path | None, on_output: Callable[[str], None] | None
+    stack: Any,
+    policy_pack: Path | None,
+    on_output: Callable[[str], None] | None,
+    on_preview: Callable[[Any], None] | None = None,
 ) -> Any:
     """The pipeline for an Automation API stack: a preview gated by the policy pack, then
     `pulumi up` with the pack. (The Automation API's own `up` always skips its preview, so the
-    update runs through the stack's CLI instead.) Returns the stack's outputs."""
+    update runs through the stack's CLI instead.) Returns the stack's outputs; `on_preview`
+    gets the preview's result (what a pull request's reviewer sees)."""
     packs = [str(policy_pack)] if policy_pack else []
     workspace = stack.workspace
     backend = workspace.env_vars.get("PULUMI_BACKEND_URL") or os.environ.get(
@@ -85,7 +89,9 @@ def preview_then_up(
     for line in clear_dead_locks(backend, workspace.project_settings().name, stack.name):
         if on_output is not None:
             on_output(f"circlecost: {line}\n")
-    stack.preview(policy_packs=packs, on_output=on_output, color="never")
+    previewed = stack.preview(policy_packs=packs, on_output=on_output, color="never")
+    if on_preview is not None:
+        on_preview(previewed)
     extra = {"PULUMI_HOME": workspace.pulumi_home} if workspace.pulumi_home else {}
     pack_args = [arg for pack in packs for arg in ("--policy-pack", pack)]
     workspace.pulumi_command.run(

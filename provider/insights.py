@@ -48,7 +48,7 @@ WASTED_STATUSES: tuple[str, ...] = (
 DAYS_PER_MONTH = 30
 MILLIONTH = Decimal("0.000001")
 
-Kind = Literal["text", "count", "credits", "usd", "seconds", "pct"]
+Kind = Literal["text", "count", "credits", "usd", "seconds", "pct", "number"]
 
 
 @dataclass(frozen=True)

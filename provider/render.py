@@ -14,7 +14,7 @@ import itertools
 import json
 import math
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -242,7 +242,9 @@ class Plot:
         return self.top + self.inner_height
 
 
-def chart_svg(report: Report) -> str:
+def chart_svg(report: Report, anomalies: Mapping[str, str] | None = None) -> str:
+    """The stacked bars; `anomalies` maps a bin to the text of the anomalies found on it, each
+    marked by a red triangle over its bar."""
     series = chart_series(report)
     plot = Plot()
     highest = max(
@@ -258,6 +260,7 @@ def chart_svg(report: Report) -> str:
         f'width="{plot.width}" height="{plot.height}" role="img" aria-label="Costs in USD per bin, stacked by {label}">',
         *axis(plot, step, top_value),
         *bars(plot, series, top_value),
+        *anomaly_marks(plot, series, top_value, anomalies or {}),
         "</svg>",
     ]
     return "\n".join(parts) + "\n" + legend(series)
@@ -301,6 +304,25 @@ def bars(plot: Plot, series: Series, top_value: float) -> list[str]:
             parts.append(
                 f'<text class="tick" x="{x + bar / 2:.1f}" y="{plot.baseline + 18}" text-anchor="middle">{html.escape(bin_label)}</text>'
             )
+    return parts
+
+
+def anomaly_marks(
+    plot: Plot, series: Series, top_value: float, anomalies: Mapping[str, str]
+) -> list[str]:
+    slot = (plot.width - plot.left - plot.right) / max(len(series.bins), 1)
+    parts = []
+    for index, bin_label in enumerate(series.bins):
+        if bin_label not in anomalies:
+            continue
+        total = sum(series.amounts.get((bin_label, key), 0.0) for key in series.keys)
+        x = plot.left + index * slot + slot / 2
+        y = plot.baseline - plot.inner_height * total / top_value - 4
+        parts.append(
+            f'<path class="anomaly" data-bin="{html.escape(bin_label)}" fill="#d1242f" '
+            f'd="M{x - 6:.1f},{y - 10:.1f} L{x + 6:.1f},{y - 10:.1f} L{x:.1f},{y:.1f} Z">'
+            f"<title>{html.escape(anomalies[bin_label])}</title></path>"
+        )
     return parts
 
 
@@ -356,9 +378,9 @@ footer { color: #57606a; margin-top: 2em; font-size: .9em; }
 """
 
 
-def as_html(report: Report, more: str = "") -> str:
+def as_html(report: Report, more: str = "", anomalies: Mapping[str, str] | None = None) -> str:
     """The report as one page; `more` is HTML placed after the table (the right-sizing
-    suggestions for the same period, scope and filter)."""
+    suggestions for the same period, scope and filter); `anomalies` marks bins on the chart."""
     request = report.request
     period, previous = request.period, request.period.previous()
     total = report.total
@@ -391,7 +413,7 @@ def as_html(report: Report, more: str = "") -> str:
 <div id="change">Change <b>{change(total["change_pct"])}</b></div>
 </div>
 <figure>
-{chart_svg(report)}
+{chart_svg(report, anomalies)}
 </figure>
 {table_html(report)}
 {more}

@@ -30,6 +30,8 @@ def cell(column: Column, value: Any) -> str:
         return f"{value:,}"
     if column.kind == "seconds":
         return f"{value:,.1f}"
+    if column.kind == "number":
+        return f"{value:,.2f}"
     if column.kind == "pct":
         return f"{value:+.1f}%" if column.key.endswith("change_pct") else f"{value:.1f}%"
     return str(value)

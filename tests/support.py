@@ -10,7 +10,7 @@ import gzip
 import json
 import shutil
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -118,10 +118,15 @@ def emulator_settings(
 GENERATED_ORG = Organization(id="3f7c1d2e-8a9b-4c5d-9e0f-1a2b3c4d5e6f", name="umbrella")
 
 
-def generated_store(folder: Path, utilization: str) -> tuple[Store, Path]:
+def generated_store(
+    folder: Path, utilization: str = "mixed", spikes: dict[tuple[date, str], int] | None = None
+) -> tuple[Store, Path]:
     """October of a generated organization (the emulator's generator, seed 11, with the given
-    utilisation profile) loaded into a new store at $0.0006 per credit, and the part loaded."""
-    generator = UsageGenerator(seed=11, jobs_per_project_per_day=4, utilization=utilization)
+    utilisation profile and spikes) loaded into a new store at $0.0006 per credit, and the part
+    loaded."""
+    generator = UsageGenerator(
+        seed=11, jobs_per_project_per_day=4, utilization=utilization, spikes=spikes
+    )
     rows = generator.rows(GENERATED_ORG, OCTOBER.start, OCTOBER.end)
     part = folder / "part.csv.gz"
     part.write_bytes(gzip.compress((HEADER_LINE + "".join(r.render() for r in rows)).encode()))

@@ -59,7 +59,8 @@ def _check_limit(name: str, value: int | None) -> int | None:
 class Emulator:
     """A CircleCI API v2 emulator on a real loopback socket.
 
-    `utilization` is the generator's utilisation profile (generator.UTILIZATION_PROFILES).
+    `utilization` is the generator's utilisation profile (generator.UTILIZATION_PROFILES);
+    `spikes` maps (day, project name) to a factor on that project's jobs that day (a cost spike).
     `quota_per_hour` limits usage-export POSTs and GETs per organization (None: no limit);
     `get_quota_per_hour` overrides the GET limit. `job_delay` and `link_ttl` are seconds of the
     emulator clock. With `replay_dir`, rows come from the export files in that folder and the
@@ -83,6 +84,7 @@ class Emulator:
         rows_per_part: int = 150,
         jobs_per_project_per_day: int = 3,
         utilization: str = "mixed",
+        spikes: Mapping[tuple[date, str], int] | None = None,
         replay_dir: str | Path | None = None,
         organizations: Sequence[OrganizationSpec] | None = None,
         tokens: Mapping[str, str] | None = None,
@@ -99,6 +101,7 @@ class Emulator:
         self.tokens = make_tokens(tokens)
         given = [_organization(seed, spec) for spec in organizations or ()]
         self.utilization = utilization
+        self.spikes = dict(spikes or {})
         self._source, orgs = self._make_source(replay_dir, given, jobs_per_project_per_day)
         # Each organization also has an admin bot with a token of its own, so that several
         # integrations can each use a dedicated token, as circlecost's policies require. A bot
@@ -128,7 +131,7 @@ class Emulator:
             known = {o.id for o in found}
             return replay, found + [o for o in given if o.id not in known]
         orgs = given or default_organizations(self.seed)
-        generator = UsageGenerator(self.seed, volume, self.utilization)
+        generator = UsageGenerator(self.seed, volume, self.utilization, self.spikes)
         return GeneratedSource(generator, orgs), orgs
 
     def revoke_token(self, token: str) -> None:

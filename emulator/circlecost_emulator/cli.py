@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from types import FrameType
 from typing import Final, TextIO
@@ -72,6 +73,7 @@ def run_emulator(
     tokens_file: str | Path | None = None,
     *,
     utilization: str = "mixed",
+    spikes: Mapping[tuple[date, str], int] | None = None,
     faults: Mapping[str, FaultValue] | None = None,
     host: str = "127.0.0.1",
     stop_event: threading.Event | None = None,
@@ -92,6 +94,7 @@ def run_emulator(
         quota_per_hour=limit,
         job_delay=job_delay,
         utilization=utilization,
+        spikes=spikes,
     )
     emulator.faults.update(faults or {})
     with _stop_on_signals(stop):
@@ -137,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="how busy generated jobs keep their machines (overprovisioned: build and lint idle)",
     )
     parser.add_argument(
+        "--spike",
+        metavar="DAY:PROJECT:FACTOR",
+        action="append",
+        default=[],
+        type=parse_spike,
+        help="multiply a project's generated jobs on a day, e.g. 2026-10-22:billing:12",
+    )
+    parser.add_argument(
         "--quota-per-hour", type=int, default=10, help="usage POSTs and GETs per org; 0: no limit"
     )
     parser.add_argument(
@@ -154,6 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"switch a fault on at start, e.g. server_errors=3; names: {', '.join(FAULT_NAMES)}",
     )
     return parser
+
+
+def parse_spike(text: str) -> tuple[tuple[date, str], int]:
+    """`2026-10-22:billing:12`, as the `--spike` option takes it."""
+    day, _, rest = text.partition(":")
+    project, _, factor = rest.rpartition(":")
+    try:
+        parsed = (date.fromisoformat(day), project), int(factor)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected DAY:PROJECT:FACTOR, e.g. 2026-10-22:billing:12"
+        ) from err
+    if not project or parsed[1] < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a project and a factor >= 1")
+    return parsed
 
 
 def parse_fault(text: str) -> tuple[str, FaultValue]:
@@ -183,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             job_delay=args.job_delay,
             tokens_file=args.tokens_file,
             utilization=args.utilization,
+            spikes=dict(args.spike),
             faults=dict(args.fault),
         )
     except (ReplayError, FaultError, PortUnavailable, OSError) as err:
@@ -202,6 +229,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     default="mixed",
     show_default=True,
     help="How busy generated jobs keep their machines (overprovisioned: build and lint idle).",
+)
+@click.option(
+    "--spike",
+    "spikes",
+    multiple=True,
+    help="DAY:PROJECT:FACTOR multiplies that project's jobs that day (a cost anomaly).",
 )
 @click.option(
     "--replay",
@@ -228,6 +261,7 @@ def command(
     port: int,
     seed: int,
     utilization: str,
+    spikes: tuple[str, ...],
     replay: Path | None,
     quota_per_hour: int,
     job_delay: float,
@@ -244,6 +278,10 @@ def command(
         parsed = dict(parse_fault(item) for item in faults)
     except Exception as error:  # argparse-style type errors: say which switch is wrong
         raise click.BadParameter(str(error), param_hint="--fault") from None
+    try:
+        spiked = dict(parse_spike(item) for item in spikes)
+    except argparse.ArgumentTypeError as error:
+        raise click.BadParameter(str(error), param_hint="--spike") from None
     code = run_emulator(
         port=port,
         seed=seed,
@@ -252,6 +290,7 @@ def command(
         job_delay=job_delay,
         tokens_file=tokens_file,
         utilization=utilization,
+        spikes=spiked,
         faults=parsed or None,
     )
     sys.exit(code)

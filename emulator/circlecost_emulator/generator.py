@@ -15,7 +15,7 @@ user costs 25,000 credits once a month, carried on a job row or on a row without
 import math
 import random
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -119,11 +119,18 @@ class UsageGenerator:
     """Generates the usage rows of an organization, day by day, from a seed.
 
     `utilization` picks how busy jobs keep their machines (UTILIZATION_PROFILES); only the four
-    utilisation columns differ between profiles, every other value is the same.
+    utilisation columns differ between profiles, every other value is the same. `spikes` maps
+    (day, project name) to a factor that multiplies that project's jobs on that day: a cost
+    anomaly to find. Every other day is unchanged (the other projects of that day draw from
+    the same day's random sequence, so their rows differ, as on another seed).
     """
 
     def __init__(
-        self, seed: int = 0, jobs_per_project_per_day: int = 3, utilization: str = "mixed"
+        self,
+        seed: int = 0,
+        jobs_per_project_per_day: int = 3,
+        utilization: str = "mixed",
+        spikes: Mapping[tuple[date, str], int] | None = None,
     ) -> None:
         if jobs_per_project_per_day < 0:
             raise ValueError("jobs_per_project_per_day must be >= 0")
@@ -131,9 +138,12 @@ class UsageGenerator:
             raise ValueError(
                 f"utilization must be one of {', '.join(UTILIZATION_PROFILES)}, not {utilization!r}"
             )
+        if any(factor < 1 for factor in (spikes or {}).values()):
+            raise ValueError("a spike multiplies a day's jobs by a factor >= 1")
         self.seed = seed
         self.jobs_per_project_per_day = jobs_per_project_per_day
         self.utilization = utilization
+        self.spikes = dict(spikes or {})
 
     # -- public -------------------------------------------------------------------------------
 
@@ -199,6 +209,9 @@ class UsageGenerator:
         users: list[str],
     ) -> list[GeneratedRow]:
         count = self._job_count(rng, day)
+        factor = self.spikes.get((day, project.name))
+        if factor is not None:  # a spike: at least an average day's jobs, times the factor
+            count = max(count, self.jobs_per_project_per_day) * factor
         rows: list[GeneratedRow] = []
         while len(rows) < count:
             pipeline = self._pipeline(rng, org, project, day, users)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -145,3 +146,38 @@ def test_the_html_report_lists_the_right_sizing_suggestions(
         run("--store", str(store.path), *args, "--filter", "costs.service = 'DLC'").exit_code == 0
     )
     assert '<section id="rightsizing">' not in page.read_text(encoding="utf-8")
+
+
+def test_anomalies_name_the_spiked_project_in_every_format(tmp_path: Path) -> None:
+    store, _part = generated_store(tmp_path, spikes={(date(2026, 10, 22), "billing"): 12})
+    late = ("--store", str(store.path), "anomalies", "--from", "2026-10-15", "--to", "2026-10-31")
+    data = json.loads(run(*late, "--group-by", "account", "--format", "json").stdout)
+    spike = [row for row in data["sections"]["anomalies"] if row["day"] == "2026-10-22"]
+    assert [(row["group"], row["top_project"]) for row in spike] == [("billing", "billing")]
+    table = run(*late, "--group-by", "account")
+    assert table.exit_code == 0, table.output
+    assert "2026-10-22" in table.stdout
+    assert "billing" in table.stdout
+    bad = run(*late, "--group-by", "colour")
+    assert bad.exit_code == 1
+    assert "--group-by" in bad.stderr
+
+
+def test_a_daily_html_report_marks_the_anomalies_on_its_chart(tmp_path: Path) -> None:
+    store, _part = generated_store(tmp_path, spikes={(date(2026, 10, 22), "billing"): 12})
+    page = tmp_path / "report.html"
+    late = ("--store", str(store.path), "report", "--from", "2026-10-15", "--to", "2026-10-31")
+    written = run(*late, "--group-by", "account", "--bin", "day", "--format", "html",
+                  "--output", str(page))  # fmt: skip
+    assert written.exit_code == 0, written.output
+    marks = re.findall(r'<path class="anomaly" data-bin="([0-9-]+)"', page.read_text("utf-8"))
+    found = json.loads(
+        run("--store", str(store.path), "anomalies", "--from", "2026-10-15", "--to", "2026-10-31",
+            "--group-by", "account", "--format", "json").stdout
+    )["sections"]["anomalies"]  # fmt: skip
+    assert "2026-10-22" in marks
+    assert sorted(marks) == sorted({row["day"] for row in found})
+    weekly = run(*late, "--group-by", "account", "--bin", "week", "--format", "html",
+                 "--output", str(page))  # fmt: skip
+    assert weekly.exit_code == 0
+    assert 'class="anomaly"' not in page.read_text("utf-8")

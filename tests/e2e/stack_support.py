@@ -45,11 +45,14 @@ class ReferenceStack:
     stack: auto.Stack
     log: list[str] = field(default_factory=list)
     shared_store: SharedStore | None = None
+    previews: list[auto.PreviewResult] = field(default_factory=list)
 
     def up(self) -> UpOutcome:
-        """As CI runs it: `pulumi preview` with the policy pack (it must pass), then
-        `pulumi up` with the pack, never skipping its preview."""
-        outputs = preview_then_up(self.stack, Path(POLICY_PACK), self.log.append)
+        """As CI runs it: `pulumi preview` with the policy pack (it must pass; its result is
+        kept in `previews`), then `pulumi up` with the pack, never skipping its preview."""
+        outputs = preview_then_up(
+            self.stack, Path(POLICY_PACK), self.log.append, self.previews.append
+        )
         return UpOutcome(outputs, self.stack.info())
 
     def preview(self, **kwargs: Any) -> auto.PreviewResult:

@@ -13,7 +13,7 @@ from pulumi import automation as auto
 
 from circlecost.store import Store
 from circlecost_emulator import Emulator
-from tests.e2e.stack_support import POLICY_PACK, ReferenceStack, reference_stack
+from tests.e2e.stack_support import ReferenceStack, reference_stack
 from tests.e2e.test_resources import bot_token, entry, rows_in_store, rows_served
 
 pytestmark = pytest.mark.emulator(seed=29)
@@ -25,12 +25,12 @@ def pull_request(
     integrations: list[dict[str, Any]],
     workspaces: list[dict[str, Any]],
 ) -> dict[str, int]:
-    """Changes the stack's config, previews it (it must pass), merges it; returns the
-    preview's planned operations."""
+    """Changes the stack's config, previews it with the policy pack (it must pass) and merges
+    it, as CI does; returns the preview's planned operations."""
     stack.set_integrations(integrations)
     stack.set_workspaces(workspaces)
-    preview = stack.preview(policy_packs=[POLICY_PACK])
     stack.up()
+    preview = stack.previews[-1]
     return {str(op): count for op, count in preview.change_summary.items() if op != "same"}
 
 

@@ -176,3 +176,49 @@ def test_rendered_rows_parse_back_to_the_typed_rows(october: list[GeneratedRow])
     records = list(iter_records(text))
     assert tuple(records[0][1]) == COLUMN_NAMES
     assert [typed_row(COLUMN_NAMES, f) for _, f in records[1:]] == [r.values for r in october]
+
+
+UTILIZATION = (
+    "MEDIAN_CPU_UTILIZATION_PCT",
+    "MAX_CPU_UTILIZATION_PCT",
+    "MEDIAN_RAM_UTILIZATION_PCT",
+    "MAX_RAM_UTILIZATION_PCT",
+)
+
+
+@pytest.mark.parametrize("profile", ["overprovisioned", "flat"])
+def test_a_utilisation_profile_changes_only_the_utilisation_columns(
+    october: list[GeneratedRow], profile: str
+) -> None:
+    other = month_rows(UsageGenerator(3, utilization=profile), ORG, date(2026, 10, 1))
+    assert len(other) == len(october)
+    for mixed, changed in zip(october, other, strict=True):
+        rest = [c for c in COLUMN_NAMES if c not in UTILIZATION]
+        assert [mixed.values[c] for c in rest] == [changed.values[c] for c in rest]
+        cpu, cpu_max, ram, ram_max = (changed.values[c] for c in UTILIZATION)
+        if cpu is None:
+            continue  # a job under 15 seconds has none
+        assert isinstance(cpu, float)
+        assert isinstance(cpu_max, float)
+        assert isinstance(ram, float)
+        assert isinstance(ram_max, float)
+        assert cpu <= cpu_max
+        assert ram <= ram_max
+        idle = profile == "overprovisioned" and changed.values["JOB_NAME"] in ("build", "lint")
+        low, high = (5.0, 25.0) if idle else (60.0, 95.0)
+        assert all(low <= value <= high for value in (cpu, cpu_max, ram, ram_max))
+
+
+def test_a_spike_multiplies_one_project_on_one_day() -> None:
+    day, next_day = date(2026, 10, 14), date(2026, 10, 15)
+    spiked_project = UsageGenerator(3).projects(ORG)[0].name
+    spiking = UsageGenerator(3, spikes={(day, spiked_project): 12})
+
+    def jobs(rows: list[GeneratedRow], project: str) -> int:
+        return sum(1 for r in rows if r.values["PROJECT_NAME"] == project and r.values["JOB_ID"])
+
+    assert jobs(spiking.day_rows(ORG, day), spiked_project) >= 12 * 3  # an average day's, × 12
+    after = [row.render() for row in spiking.day_rows(ORG, next_day)]
+    assert after == [row.render() for row in UsageGenerator(3).day_rows(ORG, next_day)]
+    with pytest.raises(ValueError, match="factor"):
+        UsageGenerator(3, spikes={(day, spiked_project): 0})
