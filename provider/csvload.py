@@ -59,15 +59,18 @@ LINE_DELIMITER: Final = "\x00"
 MAX_HEADER_BYTES: Final = 64 * 1024
 # Measured on 1M rows (bench/measure_load.py): appending in parallel without keeping the
 # file order, and not merging the partial row groups that leaves at the commit's checkpoint,
-# halves the load time; the memory limits (here and STAGING_MEMORY) keep the peak RSS near
-# 650 MB (DuckDB spills).
+# halves the load time.
 LOAD_SETTINGS: Final = (
     "SET preserve_insertion_order = false",
     "SET max_vacuum_tasks = 0",
-    "SET memory_limit = '400MB'",
     # A load of several seconds would otherwise draw DuckDB's progress bar on our output.
     "SET enable_progress_bar = false",
 )
+# The loading connection's memory (DuckDB spills beyond it), by engine. Measured on 1M rows in
+# 2 lanes: the embedded store at 300MB peaks at 574–584 MB RSS in 7.0–7.1 s (400MB: 660–720 MB in
+# 6.8 s); the shared store at 300MB spilled its Parquet writes (8.4 s instead of 5.9 s).
+LOAD_MEMORY: Final = {"embedded": "300MB", "shared": "400MB"}
+
 # The SQL name under which the fast insert's scan calls `_SlowLines.set_aside`.
 SET_ASIDE_FUNCTION: Final = "circlecost_set_aside"
 
@@ -201,9 +204,9 @@ def _header_problems(names: list[str]) -> list[str]:
 # --- loading -----------------------------------------------------------------------------------
 
 
-def tune_for_load(con: duckdb.DuckDBPyConnection) -> None:
+def tune_for_load(con: duckdb.DuckDBPyConnection, engine: str = "embedded") -> None:
     """Settings for a bulk load, on the caller's short-lived connection (they end with it)."""
-    for setting in LOAD_SETTINGS:
+    for setting in (*LOAD_SETTINGS, f"SET memory_limit = '{LOAD_MEMORY[engine]}'"):
         con.execute(setting)
 
 

@@ -297,7 +297,7 @@ class LedgerMixin(StoreBase):
         )
         with self.transaction((GUARD_LEDGER,)) as con:
             _require_integration(con, integration_id)
-            csvload.tune_for_load(con)
+            csvload.tune_for_load(con, "shared" if self.shared is not None else "embedded")
             for table in ("usage", "usage_daily"):
                 con.execute(
                     f"DELETE FROM {table} WHERE integration_id = ? AND window_start = ?",
