@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -144,15 +144,16 @@ def top_contributors(
     one_day = reports.Period(date.fromisoformat(day), date.fromisoformat(day))
     found: dict[str, Any] = {}
     for key, dimension in CONTRIBUTORS.items():
-        names = (request.group_by, dimension) if request.group_by else (dimension,)
         if request.group_by == dimension:
             found[key] = group
             continue
+        names = (request.group_by, dimension) if request.group_by else (dimension,)
         report = reports.build_report(
             connection,
-            replace(
-                reports.ReportRequest(one_day, filter=request.filter),
+            reports.ReportRequest(
+                one_day,
                 group_by=names,
+                filter=request.filter,
                 integration_ids=request.integration_ids,
             ),
         )

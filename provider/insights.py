@@ -13,6 +13,7 @@ several services, so insights refuse it rather than guess which part of a run it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -23,6 +24,7 @@ import duckdb
 from circlecost.errors import CirclecostError
 from circlecost.reports import (
     DAY_PRICES_SQL,
+    MAX_BINS,
     Period,
     bin_count,
     integration_scope,
@@ -82,7 +84,7 @@ class InsightRequest:
                 f"--bin: insights take {', '.join(DURATION_BINS)}, not '{self.bin}'",
                 hint="use --bin week for a weekly trend",
             )
-        if self.bin is not None and bin_count(self.period, self.bin) > 2000:
+        if self.bin is not None and bin_count(self.period, self.bin) > MAX_BINS:
             raise too_many_bins(self.period, self.bin)
         if not self.default_branches or not all(b.strip() for b in self.default_branches):
             raise CirclecostError(
@@ -161,7 +163,7 @@ runs AS (
 def runs_cte(request: InsightRequest) -> tuple[str, list[Any]]:
     """The WITH clause naming `runs`, and its parameters."""
     compiled = compile_filter(request.filter) if request.filter else None
-    if compiled is not None and "service" in compiled.sql.split():
+    if compiled is not None and re.search(r"\bservice\b", compiled.sql):
         raise CirclecostError(
             "--filter: insights look at job runs, whose credits span services, so they cannot "
             "filter by costs.service",

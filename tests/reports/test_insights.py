@@ -124,6 +124,8 @@ def test_a_filter_and_an_empty_workspace_narrow_the_runs(build_insight: Build) -
 def test_insights_refuse_a_service_filter_and_a_report_only_bin(build_insight: Build) -> None:
     with pytest.raises(CirclecostError, match=r"costs\.service"):
         build_insight("waste", filter="costs.service = 'Compute'")
+    with pytest.raises(CirclecostError, match=r"costs\.service"):
+        build_insight("durations", filter="costs.service = 'DLC' AND costs.account = 'api'")
     with pytest.raises(CirclecostError, match="--bin"):
         build_insight("durations", bin="cumulative")
 
