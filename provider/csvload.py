@@ -48,6 +48,7 @@ from typing import Any, Final
 
 import duckdb
 
+from circlecost.engine import sql_string
 from circlecost.errors import CirclecostError
 from circlecost.usage_columns import COLUMN_NAMES, COLUMN_TYPES, CREDIT_SERVICES, USAGE_COLUMNS
 
@@ -471,17 +472,13 @@ def _stage_lane(lane: Sequence[Part], slow_lines: _SlowLines, folder: Path) -> s
         with _set_aside_function(staging, slow_lines):
             # Snappy: measured as fast as no compression, and the temporary files are smaller.
             staging.execute(
-                f"COPY ({sql}) TO {_sql_string(output)} "
+                f"COPY ({sql}) TO {sql_string(output)} "
                 f"(FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE {STAGING_ROW_GROUP})",
                 params,
             )
     finally:
         staging.close()
     return output
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _insert_records(con: duckdb.DuckDBPyConnection, records: list[Record], target: Target) -> None:

@@ -185,11 +185,13 @@ def _attach(store: SharedStore) -> duckdb.DuckDBPyConnection:
     try:
         # httpfs always: a reader does not know the data path, which the catalog records.
         for name in ("postgres_scanner", "ducklake", "httpfs"):
-            database.execute(f"LOAD {_quote(str(extension_file(name)))}")
+            database.execute(f"LOAD {sql_string(str(extension_file(name)))}")
         if store.on_s3 or any(os.environ.get(name) for name in _S3_VARIABLES):
             _create_s3_secret(database)
-        options = f" (DATA_PATH {_quote(store.data_path)})" if store.data_path else ""
-        database.execute(f"ATTACH {_quote(LAKE_PREFIX + store.catalog)} AS {LAKE_ALIAS}{options}")
+        options = f" (DATA_PATH {sql_string(store.data_path)})" if store.data_path else ""
+        database.execute(
+            f"ATTACH {sql_string(LAKE_PREFIX + store.catalog)} AS {LAKE_ALIAS}{options}"
+        )
     except duckdb.Error as err:
         database.close()
         raise unreachable(store, err) from err
@@ -232,15 +234,15 @@ def _create_s3_secret(database: duckdb.DuckDBPyConnection) -> None:
         ("SESSION_TOKEN", "AWS_SESSION_TOKEN"),
     ):
         if env.get(variable):
-            options.append(f"{option} {_quote(env[variable])}")
+            options.append(f"{option} {sql_string(env[variable])}")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     if region:
-        options.append(f"REGION {_quote(region)}")
+        options.append(f"REGION {sql_string(region)}")
     endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
     if endpoint:
         parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
         options += [
-            f"ENDPOINT {_quote(parts.netloc)}",
+            f"ENDPOINT {sql_string(parts.netloc)}",
             "URL_STYLE 'path'",
             f"USE_SSL {'false' if parts.scheme == 'http' else 'true'}",
         ]
@@ -294,5 +296,7 @@ def unreachable(store: SharedStore, err: duckdb.Error) -> StoreUnreachableError:
     )
 
 
-def _quote(text: str | None) -> str:
+def sql_string(text: str | None) -> str:
+    """`text` as a SQL string literal (None as ''), for the places DuckDB takes no parameter:
+    ATTACH, SET, COPY's target."""
     return "'" + (text or "").replace("'", "''") + "'"

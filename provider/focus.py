@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 
+from circlecost.engine import sql_string
 from circlecost.errors import CirclecostError
 from circlecost.usage_columns import LIST_PRICE_USD_PER_CREDIT
 from circlecost.vocabulary import TAG_COLUMNS
@@ -168,7 +169,7 @@ def export(connection: duckdb.DuckDBPyConnection, start: date, end: date, output
     try:
         row = connection.execute(
             # A quoted literal: DuckDB 1.5 takes no parameter for COPY's target.
-            f"COPY ({focus_select(timestamp)}) TO {_sql_string(str(partial))} ({options})",
+            f"COPY ({focus_select(timestamp)}) TO {sql_string(str(partial))} ({options})",
             {"start": start, "end": end},
         ).fetchone()
         partial.replace(output)
@@ -181,7 +182,3 @@ def export(connection: duckdb.DuckDBPyConnection, start: date, end: date, output
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
     return int(row[0]) if row else 0
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -9,7 +9,7 @@ from typing import Final, Self
 
 import duckdb
 
-from circlecost.engine import LAKE_ALIAS, is_commit_conflict
+from circlecost.engine import LAKE_ALIAS, is_commit_conflict, sql_string
 from circlecost.store.connection import _CommitConflict, _retried
 from circlecost.store.errors import StoreConflictError, StoreError, StoreNotFoundError
 from circlecost.store.schema import SchemaMixin
@@ -57,10 +57,6 @@ def _copied_count(con: duckdb.DuckDBPyConnection, table: str, name: str) -> int:
     return int(here[0])
 
 
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 class MaintenanceMixin(SchemaMixin):
     """Maintaining a store and copying one into another."""
 
@@ -106,7 +102,7 @@ class MaintenanceMixin(SchemaMixin):
         self._migrate()
         counts: dict[str, int] = {}
         with self._writer() as con:
-            con.execute(f"ATTACH {_sql_text(str(source.path))} AS copy_source (READ_ONLY)")
+            con.execute(f"ATTACH {sql_string(str(source.path))} AS copy_source (READ_ONLY)")
             try:
                 con.execute("BEGIN TRANSACTION")
                 try:
