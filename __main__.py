@@ -14,11 +14,29 @@ A platform repo copies this file and changes only its `Pulumi.<stack>.yaml`:
         - name: platform
           description: Platform team
           integrations: [acme]
+      circlecost:virtualTags:
+        - key: team                     # reports: --group-by vtag:team
+          rules:                        # first match wins
+            - value: payments
+              filter: costs.account IN ('api', 'billing')
+          defaultValue: shared          # optional; else (untagged)
+      circlecost:alertChannels:
+        - name: finops                  # its URL: secret key circlecost:finops-webhook
+          anomalies: true               # optional: also cost anomalies (by anomalyGroupBy)
+      circlecost:budgets:
+        - name: platform-monthly
+          amountUsd: 400                # per month
+          workspace: platform           # optional: a workspace above; else every cost
+          thresholds: [0.8, 1.0]        # optional; also filter (VQL)
+          alertChannels: [finops]       # optional
+      circlecost:finops-webhook:        # `pulumi config set --secret circlecost:finops-webhook ...`
+        secure: ...
       circlecost:acme-token:            # `pulumi config set --secret circlecost:acme-token ...`
         secure: ...
 
 Each integration's token is read from the secret config key `circlecost:<name>-token`
-(or the key named by its `tokenConfig`).
+(or the key named by its `tokenConfig`), each alert channel's webhook URL from
+`circlecost:<name>-webhook`.
 
 Keys are camelCase. The snake_case spellings of earlier versions (`organization_id`, ...) still
 work, with a warning that names the new key. A key circlecost does not know, in an entry or in
@@ -31,8 +49,24 @@ from typing import Any, NoReturn
 import pulumi
 from pydantic import ValidationError
 
-from circlecost.models import IntegrationSpec, camel_case_names, field_errors, renames
-from circlecost.resources import SETTING_KEYS, Integration, Workspace, WorkspaceBinding
+from circlecost.models import (
+    AlertChannelInputs,
+    BudgetInputs,
+    IntegrationSpec,
+    VirtualTagInputs,
+    camel_case_names,
+    field_errors,
+    renames,
+)
+from circlecost.resources import (
+    SETTING_KEYS,
+    AlertChannel,
+    Budget,
+    Integration,
+    VirtualTag,
+    Workspace,
+    WorkspaceBinding,
+)
 
 NAMESPACE = "circlecost"
 # Each key of an integrations entry, in either spelling, and its camelCase name: the
@@ -47,6 +81,7 @@ ENTRY_KEYS = {
 ARGUMENTS = {info.alias or name: name for name, info in IntegrationSpec.model_fields.items()}
 WORKSPACE_KEYS = ("name", "description", "integrations")
 TOKEN_SUFFIX = "-token"
+WEBHOOK_SUFFIX = "-webhook"
 
 config = pulumi.Config(NAMESPACE)
 
@@ -67,7 +102,7 @@ def did_you_mean(key: str, known: list[str], prefix: str = "") -> str:
 def entries(key: str) -> list[dict[str, Any]]:
     value = config.get_object(key) or []
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        stop(f"{NAMESPACE}:{key}", "must be a list of entries, each with a `name`")
+        stop(f"{NAMESPACE}:{key}", "must be a list of entries (mappings)")
     return [dict(item) for item in value]
 
 
@@ -98,7 +133,8 @@ def check_namespace(token_keys: set[str]) -> None:
     `<name>-token` key is refused only when it looks like the token key of an integration that
     has none (a typo); otherwise (left from a removed integration, say) it gets a warning."""
     keys = namespace_keys()
-    known = sorted({*SETTING_KEYS, "integrations", "workspaces", *token_keys})
+    lists = ("integrations", "workspaces", "virtualTags", "alertChannels", "budgets")
+    known = sorted({*SETTING_KEYS, *lists, *token_keys})
     missing_tokens = sorted(token_keys - set(keys))
     for key in keys:
         if key in known:
@@ -235,9 +271,127 @@ def declare_workspace(entry: dict[str, Any], integrations: dict[str, Integration
     return workspace
 
 
+# --- virtual tags -------------------------------------------------------------------------------
+
+
+def checked_virtual_tags(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each entry is a VirtualTag's inputs (key, rules, defaultValue, description); a bad rule
+    stops the program with the entry, rule and field it is in."""
+    keys: list[str] = []
+    for index, entry in enumerate(raw):
+        where = f"{NAMESPACE}:virtualTags[{index}]"
+        try:
+            inputs = VirtualTagInputs.model_validate(entry)
+        except ValidationError as error:
+            field, reason = field_errors(error, VirtualTagInputs)[0]
+            stop(f"{where}.{field}", reason)
+        if inputs.key in keys:
+            stop(f"{where}.key", f"'{inputs.key}' is declared twice: give each tag its own key")
+        keys.append(inputs.key)
+    return raw
+
+
+def declare_virtual_tag(entry: dict[str, Any], integrations: list[Integration]) -> VirtualTag:
+    """A VirtualTag, after the integrations: its `rule_effect` then counts this run's imports."""
+    inputs = VirtualTagInputs.model_validate(entry)
+    return VirtualTag(
+        f"vtag-{inputs.key}",
+        key=inputs.key,
+        rules=[{"value": rule.value, "filter": rule.filter} for rule in inputs.rules],
+        default_value=inputs.default_value,
+        description=inputs.description,
+        opts=pulumi.ResourceOptions(depends_on=integrations),
+    )
+
+
+# --- alert channels and budgets ------------------------------------------------------------------
+
+
+def checked_entries(
+    key: str, raw: list[dict[str, Any]], model: Any, references: dict[str, set[str]]
+) -> list[dict[str, Any]]:
+    """Entries of `model`'s inputs; `references` maps an entry key that names other entries
+    (a budget's `workspace`, its `alertChannels`) to the names it may take."""
+    names: list[str] = []
+    for index, entry in enumerate(raw):
+        where = f"{NAMESPACE}:{key}[{index}]"
+        name = entry_name(where, entry, key.rstrip("s"))
+        if name in names:
+            stop(where, f"'{name}' is declared twice: give each its own name")
+        names.append(name)
+        for field, known in references.items():
+            given = entry.get(field)
+            for item in given if isinstance(given, list) else [given] if given else []:
+                if item not in known:
+                    stop(f"{where}.{field}", f"'{item}' is not one of {sorted(known)}")
+        values = {k: v for k, v in entry.items() if k not in references}
+        if model is AlertChannelInputs:
+            # The URL is a secret, known only as an Output here: the provider checks it.
+            values["url"] = "https://webhook.invalid"
+        try:
+            model.model_validate(values)
+        except ValidationError as error:
+            field, reason = field_errors(error, model)[0]
+            stop(f"{where}.{field}", reason)
+    return raw
+
+
+def declare_alert_channel(entry: dict[str, Any]) -> AlertChannel:
+    name = entry["name"]
+    url = config.get_secret(name + WEBHOOK_SUFFIX)
+    if url is None:
+        stop(
+            f"{NAMESPACE}:alertChannels",
+            f"no webhook URL for '{name}': run "
+            f"`pulumi config set --secret {NAMESPACE}:{name}{WEBHOOK_SUFFIX} <url>`",
+        )
+    return AlertChannel(
+        f"alerts-{name}",
+        name=name,
+        url=url,
+        anomalies=bool(entry.get("anomalies", False)),
+        anomaly_group_by=entry.get("anomalyGroupBy", "account"),
+    )
+
+
+def declare_budget(
+    entry: dict[str, Any],
+    workspaces_by_name: dict[str, Workspace],
+    channels: dict[str, AlertChannel],
+    integrations: list[Integration],
+) -> Budget:
+    """A Budget, after the integrations: its first figures then count this run's imports."""
+    workspace = entry.get("workspace")
+    return Budget(
+        f"budget-{entry['name']}",
+        name=entry["name"],
+        amount_usd=str(entry["amountUsd"]),
+        workspace_id=workspaces_by_name[workspace].id if workspace else None,
+        period=entry.get("period", "month"),
+        thresholds=entry.get("thresholds"),
+        filter=entry.get("filter"),
+        alert_channel_ids=[channels[name].id for name in entry.get("alertChannels", [])],
+        opts=pulumi.ResourceOptions(depends_on=integrations),
+    )
+
+
 # Everything is checked before anything is declared: a bad entry changes nothing.
 integration_entries, workspace_entries = entries("integrations"), entries("workspaces")
-check_namespace({token_key(entry) for entry in integration_entries})
+virtual_tag_entries = checked_virtual_tags(entries("virtualTags"))
+channel_entries = checked_entries("alertChannels", entries("alertChannels"), AlertChannelInputs, {})
+budget_entries = checked_entries(
+    "budgets",
+    entries("budgets"),
+    BudgetInputs,
+    {
+        "workspace": {str(entry.get("name")) for entry in workspace_entries},
+        "alertChannels": {str(entry.get("name")) for entry in channel_entries},
+    },
+)
+check_namespace(
+    {token_key(entry) for entry in integration_entries}
+    | {f"{entry['name']}{WEBHOOK_SUFFIX}" for entry in channel_entries}
+)
 check_settings()
 declared_integrations = checked_integrations(integration_entries)
 declared_workspaces = checked_workspaces(
@@ -249,6 +403,19 @@ integrations = {
     for name, key, arguments in declared_integrations
 }
 workspaces = [declare_workspace(entry, integrations) for entry in declared_workspaces]
+virtual_tags = {
+    entry["key"]: declare_virtual_tag(entry, list(integrations.values()))
+    for entry in virtual_tag_entries
+}
+channels = {entry["name"]: declare_alert_channel(entry) for entry in channel_entries}
+workspaces_by_name = {
+    entry["name"]: workspace
+    for entry, workspace in zip(declared_workspaces, workspaces, strict=True)
+}
+budgets = {
+    entry["name"]: declare_budget(entry, workspaces_by_name, channels, list(integrations.values()))
+    for entry in budget_entries
+}
 
 pulumi.export(
     "integrations",
@@ -265,3 +432,16 @@ pulumi.export(
     },
 )
 pulumi.export("workspaces", [workspace.id for workspace in workspaces])
+pulumi.export("virtual_tags", {key: tag.rule_effect for key, tag in virtual_tags.items()})
+pulumi.export(
+    "budgets",
+    {
+        name: {
+            "status": budget.status,
+            "spent_usd": budget.spent_usd,
+            "forecast_usd": budget.forecast_usd,
+        }
+        for name, budget in budgets.items()
+    },
+)
+pulumi.export("alert_channels", {name: channel.alerts_sent for name, channel in channels.items()})

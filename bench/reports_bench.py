@@ -1,7 +1,7 @@
-"""Query speed: every report shape (bins, tag group-bys, VQL filters, a workspace's report), each
-insight and the FOCUS export over ~10M cost line items, each against a plain baseline, on both
-store engines: embedded (one DuckDB file) and shared (DuckLake: a PostgreSQL catalog and Parquet
-files).
+"""Query speed: every report shape (bins, tag and virtual tag group-bys, VQL filters, a
+workspace's report), each insight, a budget's figures, a virtual tag rule's effect and the FOCUS
+export over ~10M cost line items, each against a plain baseline, on both store engines: embedded
+(one DuckDB file) and shared (DuckLake: a PostgreSQL catalog and Parquet files).
 
     .venv/bin/python -m bench.reports_bench [--rows-millions 10]
 
@@ -23,7 +23,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -31,8 +31,9 @@ from typing import Any
 from unittest import mock
 
 from bench.import_bench import new_store, postgres_server
-from circlecost import focus, insights, reports
-from circlecost.store import Store
+from circlecost import chargeback, focus, insights, reports, service
+from circlecost.models import VirtualTagInputs
+from circlecost.store import Budget, Store, TagRule
 
 FIRST_DAY = date(2025, 11, 1)
 LAST_DAY = date(2026, 10, 31)
@@ -139,6 +140,19 @@ def median_ms(action: Callable[[], Any]) -> float:
     return statistics.median(timings)
 
 
+# The virtual tag every measured store has, and the same split written by hand for baselines.
+TEAM_RULES = (
+    ("payments", "costs.account IN ('api', 'billing')"),
+    ("platform", "costs.account IN ('web', 'data-pipeline', 'infra')"),
+    ("product", "costs.account = 'mobile'"),
+)
+_TEAM_SQL = (
+    "CASE WHEN PROJECT_NAME IN ('api', 'billing') THEN 'payments' "
+    "WHEN PROJECT_NAME IN ('web', 'data-pipeline', 'infra') THEN 'platform' "
+    "WHEN PROJECT_NAME = 'mobile' THEN 'product' ELSE '(untagged)' END"
+)
+
+
 # Each user-facing query: (name, the request's options or "focus", the plain baseline). A
 # baseline is the same data summed (or copied) by a plain query over the stored rows, the floor
 # any version of that query could reach.
@@ -177,6 +191,17 @@ SHAPES: tuple[tuple[str, dict[str, Any], str], ...] = (
         },
         _SUM_BY.format(keys="OPERATING_SYSTEM, EXECUTOR, RESOURCE_CLASS")
         + "WHERE PROJECT_NAME IN ('api', 'web') GROUP BY ALL",
+    ),
+    (
+        "report vtag:team × month (3 rules)",
+        {"group_by": ("vtag:team",), "bin": "month"},
+        _SUM_BY.format(keys=f"{_TEAM_SQL}, date_trunc('month', JOB_RUN_DATE)") + "GROUP BY ALL",
+    ),
+    (
+        "report account, filter vtags.team",
+        {"group_by": ("account",), "filter": "vtags.team = 'payments'"},
+        _SUM_BY.format(keys="PROJECT_NAME") + "WHERE PROJECT_NAME IN ('api', 'billing') "
+        "GROUP BY ALL",
     ),
     (
         "workspace report (one integration)",
@@ -255,7 +280,9 @@ def measure_engine(rows_millions: float, catalog: str | None) -> dict[str, Any]:
         store, line_items = build_store(Path(folder), rows_millions, catalog)
         fill_s = time.perf_counter() - started
         first = store.list_integrations()[0].id
+        store.create_virtual_tag("team", [TagRule(value, rule) for value, rule in TEAM_RULES])
         rows: list[dict[str, Any]] = []
+        rows += chargeback_rows(store)
         with store.reader() as con:
             for name, options, baseline in SHAPES:
                 request = reports.ReportRequest(
@@ -278,6 +305,46 @@ def measure_engine(rows_millions: float, catalog: str | None) -> dict[str, Any]:
                 rows.append(_row(name, TARGET_MS, insight_ms, baseline_ms))
             rows.append(_focus_row(con, Path(folder)))
     return {"line_items": line_items, "fill_s": round(fill_s, 1), "rows": rows}
+
+
+def chargeback_rows(store: Store) -> list[dict[str, Any]]:
+    """A budget's figures for the last month (the report of the month so far, filtered by the
+    virtual tag) and a rule change's effect on every cost (the costs grouped by the old and the
+    new rule), each against the plain sums they are made of."""
+    budget = Budget(
+        "bench", "payments", None, Decimal(100_000), "month", (Decimal("0.8"), Decimal(1)),
+        "vtags.team = 'payments'", (), datetime.now(UTC), datetime.now(UTC),
+    )  # fmt: skip
+    old = VirtualTagInputs.model_validate(
+        {"key": "team", "rules": [{"value": v, "filter": f} for v, f in TEAM_RULES]}
+    )
+    moved = [(value, rule.replace("'mobile'", "'mobile' OR costs.account = 'docs'"))
+             for value, rule in TEAM_RULES]  # fmt: skip
+    new = VirtualTagInputs.model_validate(
+        {"key": "team", "rules": [{"value": v, "filter": f} for v, f in moved]}
+    )
+    month_sum = (
+        _SUM_BY.format(keys="1")
+        + f"WHERE PROJECT_NAME IN ('api', 'billing') AND JOB_RUN_DATE >= DATE '{LAST_DAY:%Y-%m}-01'"
+    )
+    moved_sum = _SUM_BY.format(keys=f"{_TEAM_SQL}, PROJECT_NAME = 'docs'") + "GROUP BY ALL"
+    with store.reader() as con:
+        month_ms = median_ms(partial(_fetch_all, con, month_sum, None))
+        effect_base_ms = median_ms(partial(_fetch_all, con, moved_sum, None))
+    return [
+        _row(
+            "budget figures (month so far, vtag filter)",
+            TARGET_MS,
+            median_ms(partial(chargeback.evaluate, store, budget, LAST_DAY)),
+            month_ms,
+        ),
+        _row(
+            "virtual tag rule effect (all costs)",
+            FOCUS_TARGET_MS,
+            median_ms(partial(service.rule_effect, store, old, new)),
+            effect_base_ms,
+        ),
+    ]
 
 
 class _NoColumns(frozenset[str]):

@@ -1,4 +1,5 @@
-"""circlecost's policy pack: dedicated tokens, rotated tokens, owner roles, sane prices.
+"""circlecost's policy pack: dedicated tokens, rotated tokens, owner roles, sane prices, and
+budgets over a threshold.
 
 Run by the Pulumi CLI: `pulumi preview --policy-pack policies`. The rules live in rules.py as
 pure functions; this file only adapts Pulumi's validation arguments to them.
@@ -23,7 +24,7 @@ from pulumi_policy import (
 
 from circlecost.models import camel_case_inputs
 from circlecost.policies import rules
-from circlecost.vocabulary import INTEGRATION_TYPE
+from circlecost.vocabulary import BUDGET_TYPE, INTEGRATION_TYPE
 
 
 def today() -> date:
@@ -106,6 +107,13 @@ def check_price_sanity(args: ResourceValidationArgs, report: ReportViolation) ->
         report(message, None)
 
 
+def check_budget_status(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != BUDGET_TYPE:
+        return
+    for message in rules.budget_status(args.name, dict(args.props)):
+        report(message, None)
+
+
 PolicyPack(
     name="circlecost",
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -153,6 +161,12 @@ PolicyPack(
             description="Price per credit is in (0, 0.01] USD, dated prices included.",
             enforcement_level=EnforcementLevel.ADVISORY,
             validate=check_price_sanity,
+        ),
+        ResourceValidationPolicy(
+            name="circlecost-budget-status",
+            description="Warns when a budget's spending this month has reached a threshold.",
+            enforcement_level=EnforcementLevel.ADVISORY,
+            validate=check_budget_status,
         ),
     ],
 )

@@ -195,3 +195,22 @@ def as_decimal(value: object) -> Decimal | None:
         return Decimal(str(value))
     except (InvalidOperation, ValueError):
         return None
+
+
+def budget_status(resource: str, props: dict[str, object]) -> list[str]:
+    """A budget whose spending this month has reached one of its thresholds (its figures are
+    the provider's, made for the preview from the costs in the store)."""
+    status = props.get("status")
+    if status not in ("warning", "over"):
+        return []
+    spent, forecast = as_decimal(props.get("spent_usd")), as_decimal(props.get("forecast_usd"))
+    amount = as_decimal(props.get("amountUsd"))
+    if spent is None or amount is None:
+        return []
+    share = spent / amount * 100 if amount else Decimal(0)
+    forecast_text = f", forecast ${forecast:,.2f} by {props.get('period_end')}" if forecast else ""
+    return [
+        f"budget '{props.get('name') or resource}' is {status}: ${spent:,.2f} spent of "
+        f"${amount:,.2f} ({share:.0f}%) this month as of {props.get('as_of')}{forecast_text}. "
+        "Look at `circlecost report --period this_month` for where it goes"
+    ]

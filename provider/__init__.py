@@ -3,6 +3,7 @@
 A Pulumi program declares its integrations with the names at the top of the package:
 
     from circlecost import Integration, Workspace, WorkspaceBinding
+    from circlecost import AlertChannel, Budget, VirtualTag  # chargeback
 
 Nothing happens at import time: the Pulumi dynamic providers are pickled into state and
 re-imported in other processes, and the CLI and the policy pack import only what they use, so
@@ -16,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from circlecost.errors import CirclecostError
-    from circlecost.resources import Integration, Workspace, WorkspaceBinding
+    from circlecost.resources import (
+        AlertChannel,
+        Budget,
+        Integration,
+        VirtualTag,
+        Workspace,
+        WorkspaceBinding,
+    )
     from circlecost.settings import Settings
 
 __version__ = "0.1.0"
@@ -26,11 +34,23 @@ _PUBLIC = {
     "Integration": "circlecost.resources",
     "Workspace": "circlecost.resources",
     "WorkspaceBinding": "circlecost.resources",
+    "VirtualTag": "circlecost.resources",
+    "Budget": "circlecost.resources",
+    "AlertChannel": "circlecost.resources",
     "Settings": "circlecost.settings",
     "CirclecostError": "circlecost.errors",
 }
 
-__all__ = ["CirclecostError", "Integration", "Settings", "Workspace", "WorkspaceBinding"]
+__all__ = [
+    "AlertChannel",
+    "Budget",
+    "CirclecostError",
+    "Integration",
+    "Settings",
+    "VirtualTag",
+    "Workspace",
+    "WorkspaceBinding",
+]
 
 
 def __getattr__(name: str) -> Any:

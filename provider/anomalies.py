@@ -62,7 +62,7 @@ class AnomalyRequest:
 
     def __post_init__(self) -> None:
         if self.group_by is not None:
-            reports.dimension_column(self.group_by)
+            reports.check_dimension(self.group_by)
 
 
 def daily_costs(

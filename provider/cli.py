@@ -23,9 +23,15 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from circlecost import service
-from circlecost.cli_admin import access, audit, store_group
+from circlecost.cli_admin import access, audit, store_group, vtags
 from circlecost.cli_context import Context, emit, existing_store, parse_day, pass_context
-from circlecost.cli_insights import anomalies_command, insights_group, metrics
+from circlecost.cli_insights import (
+    anomalies_command,
+    budgets_command,
+    insights_group,
+    metrics,
+    print_budgets,
+)
 from circlecost.errors import CirclecostError
 from circlecost.importer import ImportReport, TokenRejectedError
 from circlecost.settings import Settings
@@ -411,7 +417,8 @@ def status_rows(settings: Settings) -> list[dict[str, Any]]:
 @click.option("--circleci-url", envvar="CIRCLECI_URL", default=None, help="CircleCI API base URL.")
 @pass_context
 def sync(context: Context, wait: bool, timeout: int | None, circleci_url: str | None) -> None:
-    """Refresh the integration whose token is in CIRCLECI_TOKEN (the daily refresh).
+    """Refresh the integration whose token is in CIRCLECI_TOKEN (the daily refresh), then
+    show each budget's figures with the new costs.
 
     With --wait it exits 0 once the import is Stable, and 1 with the reason when the import
     cannot go on or the --timeout passes.
@@ -429,6 +436,7 @@ def sync(context: Context, wait: bool, timeout: int | None, circleci_url: str | 
         settings, token_from_env(), watch=progress if wait else None
     )
     click.echo(f"{outputs['organization_name']}: {outputs['status']}: {outputs['status_detail']}")
+    print_budgets(settings, settings.reader())  # their figures with the new costs
     if wait:
         require_stable(settings, outputs, progress.report, budget)
 
@@ -465,7 +473,8 @@ def status(context: Context) -> None:
     "--group-by",
     "group_by",
     multiple=True,
-    help="Dimension(s): service, account, tag:circleci:vcs_branch, … (repeat or comma-separate).",
+    help="Dimension(s): service, account, tag:circleci:vcs_branch, vtag:team, … "
+    "(repeat or comma-separate).",
 )
 @click.option(
     "--bin", "bin_name", type=click.Choice(["day", "week", "month", "quarter", "cumulative"])
@@ -498,6 +507,8 @@ def report(
       circlecost report --from 2026-10-01 --to 2026-10-31 --group-by account,service --bin week
       circlecost report --period this_month \\
         --filter "tags.name = 'circleci:vcs_branch' AND tags.value = 'main'"
+      circlecost report --period last_month --group-by vtag:team \\
+        --filter "vtags.team != 'payments'"
     """
     from circlecost import render, reports
 
@@ -624,6 +635,15 @@ def missing_command(name: str, hint: str) -> click.Command:
     return click.Command(name, callback=explain, help=f"(not installed) {hint}.")
 
 
-for command in (store_group, access, audit, insights_group, metrics, anomalies_command):
+for command in (
+    store_group,
+    access,
+    audit,
+    vtags,
+    insights_group,
+    metrics,
+    anomalies_command,
+    budgets_command,
+):
     main.add_command(command)
 add_plugin_commands(main)

@@ -1,15 +1,19 @@
-"""`circlecost store`, `circlecost access` and `circlecost audit`: the commands that look after
-the store itself, who may change it, and what was changed."""
+"""`circlecost store`, `circlecost access`, `circlecost audit` and `circlecost vtags`: the
+commands that look after the store itself, who may change it, what was changed, and the rules
+that tag its costs."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import click
 
 from circlecost import service
 from circlecost.cli_context import Context, existing_store, pass_context
+from circlecost.models import UNTAGGED
+from circlecost.store import VirtualTag
 
 # --- the store itself -----------------------------------------------------------------------------
 
@@ -179,3 +183,47 @@ def audit(context: Context, limit: int, fmt: str) -> None:
             f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.actor} {entry.action} {entry.object_type} "
             f"{entry.object_id} {json.dumps(entry.changes, default=str, ensure_ascii=False)}"
         )
+
+
+# --- virtual tags -------------------------------------------------------------------------------
+
+
+@click.group("vtags")
+def vtags() -> None:
+    """Virtual tags: rules that give each cost a team, product or cost centre (declared as
+    VirtualTag resources or in `circlecost:virtualTags`)."""
+
+
+@vtags.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_context
+def vtags_list(context: Context, fmt: str) -> None:
+    """Each virtual tag with its rules, in the order they are tried (the first match wins).
+
+    \b
+    Example:
+      circlecost vtags list
+      circlecost report --period last_month --group-by vtag:team
+    """
+    tags = existing_store(context.settings).list_virtual_tags()
+    if fmt == "json":
+        click.echo(json.dumps([virtual_tag_dict(tag) for tag in tags], indent=2, default=str))
+        return
+    if not tags:
+        click.echo("no virtual tags yet")
+    for tag in tags:
+        click.echo(f"vtag:{tag.key}" + (f" — {tag.description}" if tag.description else ""))
+        for number, rule in enumerate(tag.rules, start=1):
+            click.echo(f"  {number}. {rule.value}: {rule.filter}")
+        click.echo(f"  otherwise: {tag.default_value or UNTAGGED}")
+
+
+def virtual_tag_dict(tag: VirtualTag) -> dict[str, Any]:
+    return {
+        "id": tag.id,
+        "key": tag.key,
+        "rules": [{"value": rule.value, "filter": rule.filter} for rule in tag.rules],
+        "default_value": tag.default_value,
+        "description": tag.description,
+        "updated_at": tag.updated_at,
+    }

@@ -1,9 +1,10 @@
 """`circlecost insights rightsizing|waste|durations` (where the money goes and how to save it),
-`circlecost anomalies` (each takes the report options) and `circlecost metrics` (OpenMetrics
-text for monitoring)."""
+`circlecost anomalies` (each takes the report options), `circlecost budgets` and
+`circlecost metrics` (OpenMetrics text for monitoring)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -185,7 +186,8 @@ def metrics(context: Context, period: str, output: Path | None) -> None:
     settings = context.settings
     store = existing_store(settings)
     chosen = reports.named_period(period, settings.clock().date())
-    text = metric_families.exposition(metric_families.collect(store, chosen, period))
+    today = context.settings.clock().date()
+    text = metric_families.exposition(metric_families.collect(store, chosen, period, today))
     if output is None:
         click.echo(text, nl=False)
         return
@@ -193,3 +195,58 @@ def metrics(context: Context, period: str, output: Path | None) -> None:
     partial.write_text(text, encoding="utf-8")
     partial.replace(output)
     click.echo(f"wrote {output}")
+
+
+@click.command("budgets")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@pass_context
+def budgets_command(context: Context, fmt: str) -> None:
+    """Each budget this month: spent, forecast (linear run-rate: spent ÷ days elapsed × days in
+    the month) and status (ok, warning at its lowest threshold, over at its amount).
+
+    \b
+    Example:
+      circlecost budgets --format json
+    """
+    from circlecost import chargeback
+
+    statuses = chargeback.all_statuses(context.settings, existing_store(context.settings))
+    rows = [budget_row(status) for status in statuses]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no budgets yet")
+    for row in rows:
+        click.echo(budget_line(row))
+
+
+def budget_line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['name']}: {row['status']} — ${row['spent_usd']:,.2f} spent of "
+        f"${row['amount_usd']:,.2f} ({row['period_start']} .. {row['as_of']}), forecast "
+        f"${row['forecast_usd']:,.2f} by {row['period_end']}"
+    )
+
+
+def print_budgets(settings: Any, store: Any) -> None:
+    """One line per budget, as `circlecost budgets` prints them (`sync` ends with them)."""
+    from circlecost import chargeback
+
+    for status in chargeback.all_statuses(settings, store):
+        click.echo("budget " + budget_line(budget_row(status)))
+
+
+def budget_row(status: Any) -> dict[str, Any]:
+    from circlecost import chargeback
+
+    budget = status.budget
+    return {
+        "name": budget.name,
+        "id": budget.id,
+        "workspace_id": budget.workspace_id,
+        "filter": budget.filter,
+        "amount_usd": float(budget.amount_usd),
+        "thresholds": [float(t) for t in budget.thresholds],
+        **chargeback.budget_outputs(status),
+    }

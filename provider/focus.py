@@ -23,6 +23,7 @@ import duckdb
 from circlecost.engine import sql_string
 from circlecost.errors import CirclecostError
 from circlecost.usage_columns import LIST_PRICE_USD_PER_CREDIT
+from circlecost.virtual_tags import virtual_columns
 from circlecost.vocabulary import TAG_COLUMNS
 
 # FOCUS columns that may never be null in this export: the mandatory ones FOCUS requires a value
@@ -58,18 +59,28 @@ NON_NULL_COLUMNS = (
 COST = "DECIMAL(38, 16)"
 
 
-# The `Tags` JSON object: each `circleci:*` tag the line item has (to_json escapes the value).
-TAGS_SQL = (
-    "'{' || concat_ws(',', "
-    + ", ".join(
-        f"""CASE WHEN {column} IS NOT NULL THEN '"{tag}":' || to_json({column}) END"""
-        for tag, column in TAG_COLUMNS.items()
-    )
-    + ") || '}'"
-)
+# Each `circleci:*` tag the line item has, as a member of the `Tags` JSON object (to_json
+# escapes the value).
+TAG_MEMBERS = [
+    f"""CASE WHEN {column} IS NOT NULL THEN '"{tag}":' || to_json({column}) END"""
+    for tag, column in TAG_COLUMNS.items()
+]
 
 
-def focus_select(timestamp: Callable[[str], str]) -> str:
+def tags_sql(connection: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, str]]:
+    """The `Tags` JSON object: the line item's `circleci:*` tags, then the value of each virtual
+    tag under its key (every line item has one, `(untagged)` at worst), with the virtual tags'
+    parameters by name. Virtual tag keys are lowercase words, so they need no escaping."""
+    members = list(TAG_MEMBERS)
+    params: dict[str, str] = {}
+    for index, (key, expression) in enumerate(virtual_columns(connection).items()):
+        sql, named = expression.named(f"vtag{index}_")
+        members.append(f"""'"{key}":' || to_json({sql})""")
+        params.update(named)
+    return "'{' || concat_ws(',', " + ", ".join(members) + ") || '}'", params
+
+
+def focus_select(timestamp: Callable[[str], str], tags: str) -> str:
     """The FOCUS query over the costs view for [$start, $end]; `timestamp` writes a UTC
     date/time. The four date/times of a line item depend on its day alone, so they are made
     once per day of the period (`days`) and joined, not converted once per line item. Rows
@@ -125,7 +136,7 @@ SELECT
     service || coalesce(':' || subcategory, '') AS SkuId,
     account_id AS SubAccountId,
     account AS SubAccountName,
-    {TAGS_SQL} AS Tags,
+    {tags} AS Tags,
     integration_id AS x_IntegrationId,
     category AS x_Category,
     subcategory AS x_ResourceClass,
@@ -166,11 +177,12 @@ def export(connection: duckdb.DuckDBPyConnection, start: date, end: date, output
         )
     partial = output.with_name(output.name + ".partial")
     timestamp, options = FORMATS[suffix]
+    tags, tag_params = tags_sql(connection)
     try:
         row = connection.execute(
             # A quoted literal: DuckDB 1.5 takes no parameter for COPY's target.
-            f"COPY ({focus_select(timestamp)}) TO {sql_string(str(partial))} ({options})",
-            {"start": start, "end": end},
+            f"COPY ({focus_select(timestamp, tags)}) TO {sql_string(str(partial))} ({options})",
+            {"start": start, "end": end, **tag_params},
         ).fetchone()
         partial.replace(output)
     except (duckdb.IOException, OSError) as err:

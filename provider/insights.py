@@ -32,7 +32,8 @@ from circlecost.reports import (
 )
 from circlecost.resource_classes import Suggestion, suggest
 from circlecost.usage_columns import COST_COLUMNS_SQL, CREDIT_SERVICES, USAGE_DATE_SQL
-from circlecost.vql import compile_filter
+from circlecost.virtual_tags import virtual_columns
+from circlecost.vql import VirtualColumns, compile_filter
 
 INSIGHTS = ("rightsizing", "waste", "durations")
 DURATION_BINS = ("day", "week", "month")
@@ -160,9 +161,12 @@ runs AS (
 """
 
 
-def runs_cte(request: InsightRequest) -> tuple[str, list[Any]]:
-    """The WITH clause naming `runs`, and its parameters."""
-    compiled = compile_filter(request.filter) if request.filter else None
+def runs_cte(
+    request: InsightRequest, virtual: VirtualColumns | None = None
+) -> tuple[str, list[Any]]:
+    """The WITH clause naming `runs`, and its parameters; `virtual` holds the virtual tags
+    that the filter may name."""
+    compiled = compile_filter(request.filter, virtual) if request.filter else None
     if compiled is not None and re.search(r"\bservice\b", compiled.sql):
         raise CirclecostError(
             "--filter: insights look at job runs, whose credits span services, so they cannot "
@@ -185,7 +189,7 @@ def run_query(
     """Rows of `select` (a query over `runs`) as dicts; no rows when the scope is empty."""
     if request.integration_ids is not None and not request.integration_ids:
         return []  # a workspace without bindings sees nothing
-    with_clause, params = runs_cte(request)
+    with_clause, params = runs_cte(request, virtual_columns(connection))
     cursor = connection.execute(with_clause + select, [*params, *extra])
     names = [description[0] for description in cursor.description or ()]
     return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]

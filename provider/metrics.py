@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 
 from circlecost import reports
 from circlecost.store import Store
@@ -49,10 +49,12 @@ def exposition(families: Iterable[Family]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def collect(store: Store, period: reports.Period, period_name: str) -> list[Family]:
-    """Costs and credits of the period by organization and service, and per integration its
+def collect(
+    store: Store, period: reports.Period, period_name: str, today: date | None = None
+) -> list[Family]:
+    """Costs and credits of the period by organization and service, per integration its
     status, windows, rows whose TOTAL_CREDITS disagrees with its components, line items and
-    the last day with costs."""
+    the last day with costs, and (given `today`) each budget's figures this month."""
     cost = Family(
         "circlecost_cost_usd",
         f"Cost in USD of the period {period_name}, by organization and service",
@@ -71,7 +73,29 @@ def collect(store: Store, period: reports.Period, period_name: str) -> list[Fami
         }
         cost.samples.append((labels, float(round(row["amount_usd"], 6))))
         credits.samples.append((labels, float(row["credits"])))
-    return [cost, credits, *import_health(store)]
+    budgets = budget_families(store, today) if today is not None else []
+    return [cost, credits, *import_health(store), *budgets]
+
+
+def budget_families(store: Store, today: date) -> list[Family]:
+    from circlecost import chargeback  # it needs the service layer; metrics alone do not
+
+    spent = Family("circlecost_budget_spent_usd", "A budget's spending this month so far")
+    forecast = Family(
+        "circlecost_budget_forecast_usd",
+        "A budget's forecast to the end of the month (linear run-rate)",
+    )
+    amount = Family("circlecost_budget_amount_usd", "A budget's amount per month")
+    level = Family("circlecost_budget_status", "0 ok, 1 warning (a threshold reached), 2 over")
+    levels = {"ok": 0.0, "warning": 1.0, "over": 2.0}
+    for budget in store.list_budgets():
+        status = chargeback.evaluate(store, budget, today)
+        labels = {"budget": budget.name}
+        spent.samples.append((labels, float(round(status.spent, 6))))
+        forecast.samples.append((labels, float(round(status.forecast, 6))))
+        amount.samples.append((labels, float(budget.amount_usd)))
+        level.samples.append((labels, levels[status.status]))
+    return [spent, forecast, amount, level]
 
 
 def import_health(store: Store) -> list[Family]:

@@ -20,6 +20,7 @@ import uuid
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -31,6 +32,9 @@ from pydantic import (
     ValidationError,
 )
 from pydantic.alias_generators import to_camel, to_snake
+
+from circlecost.vocabulary import TAG_COLUMNS
+from circlecost.vql import COST_FIELDS, AnyVirtualTag, VQLError, compile_filter
 
 LIST_PRICE = Decimal("0.0006")
 
@@ -141,7 +145,183 @@ class BindingInputs(BaseModel):
     integration_id: Name
 
 
-INPUT_MODELS: tuple[type[BaseModel], ...] = (IntegrationInputs, WorkspaceInputs, BindingInputs)
+# What a cost matching no rule of a virtual tag without a default value shows as.
+UNTAGGED = "(untagged)"
+MAX_TAG_RULES = 200
+
+
+def _tag_key(value: Any) -> str:
+    text = str(value).strip()
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", text):
+        raise ValueError(
+            f"{text!r} is not a virtual tag key: use lowercase letters, digits and _ "
+            "(starting with a letter, at most 63), e.g. team or cost_centre"
+        )
+    return text
+
+
+def _tag_value(value: Any) -> str:
+    text = str(value).strip()
+    if not text or len(text) > 200:
+        raise ValueError(f"{text!r} is not a tag value: give 1 to 200 characters, e.g. payments")
+    if text == UNTAGGED:
+        raise ValueError(f"{UNTAGGED} is what untagged costs show as; choose another value")
+    return text
+
+
+def _tag_filter(value: Any) -> str:
+    text = str(value)
+    try:
+        compile_filter(text)
+    except VQLError as error:
+        raise ValueError(error.message) from None
+    return text
+
+
+TagKey = Annotated[str, BeforeValidator(_tag_key)]
+TagValue = Annotated[str, BeforeValidator(_tag_value)]
+TagFilter = Annotated[str, BeforeValidator(_tag_filter)]
+
+
+class TagRule(BaseModel):
+    """Costs matching `filter` (VQL, as in `report --filter`) get `value`."""
+
+    model_config = INPUTS_CONFIG
+
+    value: TagValue
+    filter: TagFilter
+
+
+class VirtualTagInputs(BaseModel):
+    """A virtual tag: rules in order, the first whose filter matches a cost gives its value."""
+
+    model_config = INPUTS_CONFIG
+
+    key: TagKey
+    rules: tuple[TagRule, ...] = Field(min_length=1, max_length=MAX_TAG_RULES)
+    default_value: TagValue | None = None
+    description: str = Field(default="", max_length=1000)
+
+    @property
+    def fallback(self) -> str:
+        return self.default_value or UNTAGGED
+
+
+BUDGET_PERIODS = ("month",)
+MAX_BUDGET_USD = Decimal("1000000000")
+
+
+def _amount(value: Any) -> Decimal:
+    try:
+        amount = Decimal(str(value).strip())
+    except ArithmeticError:
+        raise ValueError(f"{value!r} is not an amount of USD, e.g. 500 or 1250.50") from None
+    if not amount.is_finite() or amount <= 0 or amount > MAX_BUDGET_USD:
+        raise ValueError(f"{value} is not a budget: give an amount of USD above 0, e.g. 500")
+    if amount != round(amount, 2):
+        raise ValueError(f"{value} has more than two decimals: budgets are whole cents")
+    return amount
+
+
+def _thresholds(value: Any) -> tuple[Decimal, ...]:
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError("give a list of fractions of the amount, e.g. [0.8, 1.0]")
+    fractions = []
+    for item in value:
+        try:
+            fraction = Decimal(str(item).strip())
+        except ArithmeticError:
+            raise ValueError(f"{item!r} is not a fraction of the amount, e.g. 0.8") from None
+        if not fraction.is_finite() or not Decimal("0.01") <= fraction <= Decimal(10):
+            raise ValueError(f"{item} is not a threshold: give a fraction from 0.01 to 10")
+        fractions.append(fraction.normalize())
+    if len(set(fractions)) < len(fractions):
+        raise ValueError("a threshold is repeated: give each once")
+    return tuple(sorted(fractions))
+
+
+def _period(value: Any) -> str:
+    text = str(value).strip()
+    if text not in BUDGET_PERIODS:
+        raise ValueError(f"{text!r} is not a budget period: use {', '.join(BUDGET_PERIODS)}")
+    return text
+
+
+def _optional_filter(value: Any) -> str | None:
+    """A VQL filter that may name virtual tags (which the store checks when it is used)."""
+    if value is None or not str(value).strip():
+        return None
+    text = str(value)
+    try:
+        compile_filter(text, AnyVirtualTag())
+    except VQLError as error:
+        raise ValueError(error.message) from None
+    return text
+
+
+def _webhook_url(value: Any) -> SecretStr:
+    secret = value if isinstance(value, SecretStr) else SecretStr(str(value))
+    parts = urlsplit(secret.get_secret_value().strip())
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("is not a webhook URL: give https://… (a Slack incoming webhook, say)")
+    if parts.scheme == "http" and not loopback:
+        raise ValueError("must be https (http only reaches a receiver on this machine)")
+    return secret
+
+
+def _group_by(value: Any) -> str:
+    text = str(value).strip()
+    known = [name.removeprefix("costs.") for name in COST_FIELDS]
+    known += [f"tag:{key}" for key in TAG_COLUMNS]
+    if text not in known and not re.fullmatch(r"vtag:[a-z][a-z0-9_]{0,62}", text):
+        raise ValueError(f"{text!r} is not a dimension: use one of {', '.join(known)}, vtag:<key>")
+    return text
+
+
+UsdAmount = Annotated[Decimal, BeforeValidator(_amount)]
+Dimension = Annotated[str, BeforeValidator(_group_by)]
+Thresholds = Annotated[tuple[Decimal, ...], BeforeValidator(_thresholds)]
+BudgetPeriod = Annotated[str, BeforeValidator(_period)]
+OptionalFilter = Annotated[str | None, BeforeValidator(_optional_filter)]
+WebhookUrl = Annotated[SecretStr, BeforeValidator(_webhook_url)]
+
+
+class BudgetInputs(BaseModel):
+    """A spending limit per period for a workspace's costs (all costs without one), with the
+    fractions of it that make a budget warn, and the alert channels that hear of it."""
+
+    model_config = INPUTS_CONFIG
+
+    name: Name
+    amount_usd: UsdAmount
+    workspace_id: str | None = None
+    period: BudgetPeriod = "month"
+    thresholds: Thresholds = (Decimal("0.8"), Decimal("1"))
+    filter: OptionalFilter = None
+    alert_channel_ids: tuple[str, ...] = ()
+
+
+class AlertChannelInputs(BaseModel):
+    """A webhook that hears of budget crossings (of the budgets that name it) and, with
+    `anomalies`, of cost anomalies; the body is Slack-compatible JSON: {"text": ...}."""
+
+    model_config = INPUTS_CONFIG
+
+    name: Name
+    url: WebhookUrl
+    anomalies: bool = False
+    anomaly_group_by: Dimension = "account"
+
+
+INPUT_MODELS: tuple[type[BaseModel], ...] = (
+    IntegrationInputs,
+    WorkspaceInputs,
+    BindingInputs,
+    VirtualTagInputs,
+    BudgetInputs,
+    AlertChannelInputs,
+)
 
 
 def nested_model(model: type[BaseModel], field: str) -> type[BaseModel] | None:
@@ -208,6 +388,10 @@ FIELD_HINTS = {
     "backfill_months": "a whole number of months from 0 to 12 (default 3)",
     "description": "a label of at most 1000 characters",
     "adopt": "true or false",
+    "anomalies": "true or false",
+    "alert_channel_ids": "a list of AlertChannel ids",
+    "rules": 'a list of {value, filter} rules, e.g. [{"value": "payments", '
+    '"filter": "costs.account = \'payments-api\'"}]',
 }
 
 

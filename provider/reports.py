@@ -35,8 +35,9 @@ from circlecost.usage_columns import (
     PRESENT_SUFFIX,
     USAGE_DATE_SQL,
 )
+from circlecost.virtual_tags import GROUP_PREFIX, group_expression, is_virtual, virtual_columns
 from circlecost.vocabulary import PERIODS, TAG_COLUMNS
-from circlecost.vql import COST_FIELDS, compile_filter
+from circlecost.vql import COST_FIELDS, VirtualColumns, compile_filter
 
 # Group-by name -> column of the costs view.
 DIMENSIONS: dict[str, str] = {
@@ -77,7 +78,8 @@ MAX_BINS = 2000
 # The parameters, in order: the first and last days of the previous period and of the period,
 # the integration ids (if any), the first day of the period and the months and days that move a
 # previous day onto the day it is compared with, the first day of the period again (for
-# `is_current`, then for clipping the bin if it is clipped), then the filter's values.
+# `is_current`, then for clipping the bin if it is clipped), the values of each virtual tag
+# grouped by, then the filter's values.
 # Only column names from the fixed tables above are ever formatted into it.
 _REPORT_SQL = """
 WITH usage_sums AS (
@@ -147,8 +149,15 @@ def dimension_column(name: str) -> str:
         return DIMENSIONS[name]
     if name.startswith("tag:") and name[4:] in TAG_COLUMNS:
         return TAG_COLUMNS[name[4:]]
-    known = ", ".join([*DIMENSIONS, *(f"tag:{key}" for key in TAG_COLUMNS)])
+    known = ", ".join([*DIMENSIONS, *(f"tag:{key}" for key in TAG_COLUMNS), "vtag:<key>"])
     raise CirclecostError(f"--group-by: unknown dimension '{name}'", hint=f"use one of: {known}")
+
+
+def check_dimension(name: str) -> None:
+    """Refuses an unknown group-by name; a `vtag:<key>` is checked against the store's virtual
+    tags when the report runs."""
+    if not (is_virtual(name) and len(name) > len(GROUP_PREFIX)):
+        dimension_column(name)
 
 
 # --- periods -------------------------------------------------------------------------------------
@@ -288,7 +297,7 @@ class ReportRequest:
 
     def __post_init__(self) -> None:
         for name in self.group_by:
-            dimension_column(name)
+            check_dimension(name)
         if len(set(self.group_by)) < len(self.group_by):
             raise CirclecostError(
                 f"--group-by: a dimension is repeated in {', '.join(self.group_by)}",
@@ -351,8 +360,13 @@ def json_ready(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_report(connection: duckdb.DuckDBPyConnection, request: ReportRequest) -> Report:
-    current, previous = aggregate(connection, request)
+def build_report(
+    connection: duckdb.DuckDBPyConnection,
+    request: ReportRequest,
+    virtual: VirtualColumns | None = None,
+) -> Report:
+    """The report; `virtual` replaces the store's virtual tags (to try rules not stored yet)."""
+    current, previous = aggregate(connection, request, virtual)
     report = Report(request, total=figures(total_of(current), total_of(previous)))
     if request.bin == "cumulative":
         current, previous = running_totals(current, previous)
@@ -366,7 +380,11 @@ def build_report(connection: duckdb.DuckDBPyConnection, request: ReportRequest) 
 # --- the query -----------------------------------------------------------------------------------
 
 
-def aggregate(connection: duckdb.DuckDBPyConnection, request: ReportRequest) -> tuple[Sums, Sums]:
+def aggregate(
+    connection: duckdb.DuckDBPyConnection,
+    request: ReportRequest,
+    virtual: VirtualColumns | None = None,
+) -> tuple[Sums, Sums]:
     """Figures per (bin?, *group values) of the period and of the previous period.
 
     Previous-period keys carry the bin of the current-period day they are compared with.
@@ -375,23 +393,37 @@ def aggregate(connection: duckdb.DuckDBPyConnection, request: ReportRequest) -> 
     previous: Sums = {}
     if request.integration_ids is not None and not request.integration_ids:
         return current, previous  # a workspace without bindings sees nothing
-    sql, params = report_query(request)
+    if virtual is None:
+        virtual = virtual_columns(connection)
+    sql, params = report_query(request, virtual)
     for is_current, *key, credits, amount in connection.execute(sql, params).fetchall():
         sums = current if is_current else previous
         sums[tuple(key)] = (Decimal(credits or 0), Decimal(amount or 0))
     return current, previous
 
 
-def report_query(request: ReportRequest) -> tuple[str, list[Any]]:
-    """SQL and parameters; its rows are (is_current, bin?, *group values, credits, amount)."""
+def report_query(
+    request: ReportRequest, virtual: VirtualColumns | None = None
+) -> tuple[str, list[Any]]:
+    """SQL and parameters; its rows are (is_current, bin?, *group values, credits, amount).
+    `virtual` holds the store's virtual tags, which `vtag:<key>` and `vtags.<key>` name."""
     period, before = request.period, request.period.previous()
-    groups = [dimension_column(name) for name in request.group_by]
+    virtual = virtual or {}
+    groups: list[str] = []
+    group_params: list[str] = []
+    for name in request.group_by:
+        if is_virtual(name):
+            expression = group_expression(name, virtual)
+            groups.append(expression.sql)
+            group_params += expression.params
+        else:
+            groups.append(dimension_column(name))
     clipped = request.bin in CLIPPED_BINS
     bins = [BIN_SQL[request.bin]] if request.bin else []
     if clipped:  # the first bin starts with the period
         bins = [f"greatest({bins[0]}, ?::DATE)"]
     keys = bins + groups
-    compiled = compile_filter(request.filter) if request.filter else None
+    compiled = compile_filter(request.filter, virtual) if request.filter else None
     filter_sql = compiled.sql if compiled else "TRUE"
     columns = needed_columns([*groups, filter_sql])
     scope, scope_params = integration_scope(request.integration_ids)
@@ -412,6 +444,7 @@ def report_query(request: ReportRequest) -> tuple[str, list[Any]]:
     params: list[Any] = [before.start, before.end, period.start, period.end, *scope_params]
     params += [period.start, *period.previous_shift(), period.start]
     params += [period.start] if clipped else []
+    params += group_params
     params += compiled.params if compiled else ()
     return sql, params
 

@@ -1,4 +1,5 @@
-"""circlecost's Pulumi resources: Integration, Workspace and WorkspaceBinding.
+"""circlecost's Pulumi resources: Integration, Workspace, WorkspaceBinding, VirtualTag, Budget
+and AlertChannel.
 
 The only module that imports `pulumi.dynamic`. Each provider method translates Pulumi's dicts
 into a call on `circlecost.service` and back. Providers are pickled into the state and re-imported
@@ -29,12 +30,15 @@ from pulumi.dynamic import (
 from pulumi.output import Unknown
 from pydantic import BaseModel, ValidationError
 
-from circlecost import service
+from circlecost import chargeback, service
 from circlecost.errors import CirclecostError
 from circlecost.lifeline import end_with_pulumi_cli
 from circlecost.models import (
+    AlertChannelInputs,
     BindingInputs,
+    BudgetInputs,
     IntegrationInputs,
+    VirtualTagInputs,
     WorkspaceInputs,
     camel_case_inputs,
     camel_case_names,
@@ -60,6 +64,17 @@ INTEGRATION_OUTPUTS = (
     "total_credits",
     "total_cost_usd",
     "store_id",  # every resource's: the identity of the store it lives in
+)
+# A VirtualTag's own output (with store_id): what its rules do to the costs, made in `check`
+# so that a preview shows it.
+VIRTUAL_TAG_OUTPUTS = ("rule_effect",)
+# A Budget's outputs: its figures this month, made in `check` too (the policy pack reads them in
+# a preview) and again by create, update and refresh.
+BUDGET_OUTPUTS = ("spent_usd", "forecast_usd", "status", "period_start", "period_end", "as_of")
+# An AlertChannel's outputs.
+CHANNEL_OUTPUTS = ("url_fingerprint", "alerts_sent", "last_error")
+OUTPUT_NAMES = frozenset(
+    INTEGRATION_OUTPUTS + VIRTUAL_TAG_OUTPUTS + BUDGET_OUTPUTS + CHANNEL_OUTPUTS
 )
 
 
@@ -148,11 +163,19 @@ def user_inputs(props: dict[str, Any]) -> dict[str, Any]:
         {
             key: value
             for key, value in props.items()
-            if not key.startswith("__")
-            and key not in CONTEXT_INPUTS
-            and key not in INTEGRATION_OUTPUTS
+            if not key.startswith("__") and key not in CONTEXT_INPUTS and key not in OUTPUT_NAMES
         }
     )
+
+
+def changed_inputs(
+    olds: dict[str, Any], news: dict[str, Any], keys: tuple[str, ...] | None = None
+) -> list[str]:
+    """The declared inputs (of `keys`, else all) whose values differ, sorted; outputs made in
+    `check` and the context inputs never count."""
+    before, after = user_inputs(olds), user_inputs(news)
+    names = keys if keys is not None else set(before) | set(after)
+    return sorted(key for key in names if before.get(key) != after.get(key))
 
 
 def validate(model: type[BaseModel], values: dict[str, Any]) -> list[tuple[str, str]]:
@@ -200,10 +223,7 @@ class IntegrationProvider(CirclecostProvider):
     @pulumi_failures
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         self.require_store_of(olds, f"integration {id_}")
-        before, after = user_inputs(olds), user_inputs(news)
-        changed = sorted(
-            key for key in set(before) | set(after) if before.get(key) != after.get(key)
-        )
+        changed = changed_inputs(olds, news)
         replaces = [key for key in changed if key == "organizationId"]
         unfinished = not changed and service.import_unfinished(self.settings, id_)
         return DiffResult(
@@ -333,8 +353,7 @@ class WorkspaceProvider(CirclecostProvider):
     @pulumi_failures
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         self.require_store_of(olds, f"workspace {id_}")
-        before, after = user_inputs(olds), user_inputs(news)
-        changed = [key for key in ("name", "description") if before.get(key) != after.get(key)]
+        changed = changed_inputs(olds, news, ("name", "description"))
         return DiffResult(changes=bool(changed), replaces=[])
 
     @pulumi_failures
@@ -383,10 +402,7 @@ class WorkspaceBindingProvider(CirclecostProvider):
     @pulumi_failures
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         self.require_store_of(olds, f"workspace binding {id_}")
-        before, after = user_inputs(olds), user_inputs(news)
-        changed = [
-            key for key in ("workspaceId", "integrationId") if before.get(key) != after.get(key)
-        ]
+        changed = changed_inputs(olds, news, ("workspaceId", "integrationId"))
         return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
 
     @pulumi_failures
@@ -428,3 +444,267 @@ class WorkspaceBinding(Resource, module="circlecost", name="WorkspaceBinding"):
             **context_inputs(),
         }
         super().__init__(WorkspaceBindingProvider(), resource_name, inputs, opts)
+
+
+# --- VirtualTag ---------------------------------------------------------------------------------
+
+
+class VirtualTagProvider(CirclecostProvider):
+    inputs_model = VirtualTagInputs
+
+    @pulumi_failures
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """Validates, then adds `rule_effect`: the cost each value gets and the cost that moves
+        between values. Pulumi shows a resource's checked inputs in a preview (a dynamic
+        provider's update does not run there), so this is where a reviewer can see it."""
+        checked = super().check(olds, news)
+        given = user_inputs(checked.inputs)
+        if checked.failures or contains_unknown(given):
+            return checked
+        old = self.parsed_or_none(olds)
+        new = self.parse(checked.inputs)
+        effect = service.virtual_tag_effect(self.settings, old, new)
+        return CheckResult({**checked.inputs, "rule_effect": effect}, [])
+
+    def parsed_or_none(self, props: dict[str, Any]) -> VirtualTagInputs | None:
+        """The old inputs, when there are any (none on create)."""
+        try:
+            return cast(VirtualTagInputs, self.parse(props)) if props else None
+        except ValidationError:
+            return None
+
+    @pulumi_failures
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # The effect changes with every import; only the rules make a change.
+        self.require_store_of(olds, f"virtual tag {id_}")
+        return DiffResult(changes=bool(changed_inputs(olds, news)), replaces=[])
+
+    @pulumi_failures
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        inputs = self.parse(props)
+        tag_id = service.create_virtual_tag(self.settings, inputs)
+        effect = service.virtual_tag_effect(self.settings, None, inputs)
+        return CreateResult(tag_id, {**props, "rule_effect": effect, **self.store_output()})
+
+    @pulumi_failures
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        """Stores the new rules; `rule_effect` is measured again on the costs of this moment
+        (an import in the same update may have added some since the preview)."""
+        self.require_store_of(olds, f"virtual tag {id_}")
+        old, new = self.parsed_or_none(olds), self.parse(news)
+        service.update_virtual_tag(self.settings, id_, new)
+        effect = service.virtual_tag_effect(self.settings, old, new)
+        return UpdateResult({**news, "rule_effect": effect, **self.store_output()})
+
+    @pulumi_failures
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        self.require_store_of(props, f"virtual tag {id_}")
+        if not service.virtual_tag_exists(self.settings, id_):
+            return ReadResult(None, {})  # deleted from its own store: Pulumi forgets it
+        return ReadResult(id_, props)
+
+    @pulumi_failures
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        self.require_store_of(props, f"virtual tag {id_}")
+        service.delete_virtual_tag(self.settings, id_)
+
+
+class VirtualTag(Resource, module="circlecost", name="VirtualTag"):
+    """A key whose value every cost gets from rules: VQL filters tried in order, the first match
+    giving its value; a cost no rule matches gets `default_value`, else `(untagged)`.
+
+    Reports group by it (`--group-by vtag:<key>`) and filter on it (`vtags.<key> = '...'`).
+    `rule_effect` says what the rules do to the imported costs; a preview shows it.
+    """
+
+    rule_effect: pulumi.Output[dict[str, Any] | None]
+    store_id: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        key: pulumi.Input[str],
+        rules: pulumi.Input[list[dict[str, Any]]],
+        default_value: pulumi.Input[str] | None = None,
+        description: pulumi.Input[str] = "",
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        inputs: dict[str, Any] = {
+            "key": key,
+            "rules": rules,
+            "description": description,
+            **({"defaultValue": default_value} if default_value is not None else {}),
+            **context_inputs(),
+            "rule_effect": None,
+            "store_id": None,
+        }
+        super().__init__(VirtualTagProvider(), resource_name, inputs, opts)
+
+
+# --- Budget -------------------------------------------------------------------------------------
+
+
+class BudgetProvider(CirclecostProvider):
+    inputs_model = BudgetInputs
+
+    @pulumi_failures
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """Validates, then adds this month's figures as the budget would show them, so that the
+        policy pack can warn in a preview of a budget over a threshold."""
+        checked = super().check(olds, news)
+        if checked.failures or contains_unknown(user_inputs(checked.inputs)):
+            return checked
+        figures = chargeback.planned_status(self.settings, self.parse(checked.inputs))
+        return CheckResult({**checked.inputs, **(figures or {})}, [])
+
+    @pulumi_failures
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # The figures change every day; only the declared inputs make a change.
+        self.require_store_of(olds, f"budget {id_}")
+        return DiffResult(changes=bool(changed_inputs(olds, news)), replaces=[])
+
+    @pulumi_failures
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        budget_id = chargeback.put_budget(self.settings, self.parse(props))
+        return CreateResult(budget_id, {**props, **self.figures(budget_id)})
+
+    @pulumi_failures
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        self.require_store_of(olds, f"budget {id_}")
+        chargeback.put_budget(self.settings, self.parse(news), id_)
+        return UpdateResult({**news, **self.figures(id_)})
+
+    @pulumi_failures
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        self.require_store_of(props, f"budget {id_}")
+        if self.settings.reader().get_budget(id_) is None:
+            return ReadResult(None, {})  # deleted from its own store: Pulumi forgets it
+        return ReadResult(id_, {**props, **self.figures(id_)})
+
+    @pulumi_failures
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        self.require_store_of(props, f"budget {id_}")
+        chargeback.delete_budget(self.settings, id_)
+
+    def figures(self, budget_id: str) -> dict[str, Any]:
+        return {**(chargeback.budget_status(self.settings, budget_id) or {}), **self.store_output()}
+
+
+class Budget(Resource, module="circlecost", name="Budget"):
+    """A monthly spending limit for a workspace's costs (every cost without one, narrowed by an
+    optional VQL filter). Outputs, refreshed by `pulumi refresh`: `spent_usd` this month,
+    `forecast_usd` (linear run-rate to the month's end), `status` ok, warning or over."""
+
+    spent_usd: pulumi.Output[float]
+    forecast_usd: pulumi.Output[float]
+    status: pulumi.Output[str]
+    period_start: pulumi.Output[str]
+    period_end: pulumi.Output[str]
+    as_of: pulumi.Output[str]
+    store_id: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        amount_usd: pulumi.Input[float | str],
+        name: pulumi.Input[str] | None = None,
+        workspace_id: pulumi.Input[str] | None = None,
+        period: pulumi.Input[str] = "month",
+        thresholds: pulumi.Input[list[float]] | None = None,
+        filter: pulumi.Input[str] | None = None,
+        alert_channel_ids: pulumi.Input[list[pulumi.Input[str]]] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        declared = {
+            "name": name or resource_name,
+            "amountUsd": str(amount_usd) if isinstance(amount_usd, float) else amount_usd,
+            "workspaceId": workspace_id,
+            "period": period,
+            "thresholds": [str(t) for t in thresholds]
+            if isinstance(thresholds, list)
+            else thresholds,
+            "filter": filter,
+            "alertChannelIds": alert_channel_ids,
+        }
+        inputs: dict[str, Any] = {
+            **{key: value for key, value in declared.items() if value is not None},
+            **context_inputs(),
+            **{name: None for name in (*BUDGET_OUTPUTS, "store_id")},
+        }
+        super().__init__(BudgetProvider(), resource_name, inputs, opts)
+
+
+# --- AlertChannel -------------------------------------------------------------------------------
+
+
+class AlertChannelProvider(CirclecostProvider):
+    inputs_model = AlertChannelInputs
+
+    @pulumi_failures
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        self.require_store_of(olds, f"alert channel {id_}")
+        return DiffResult(changes=bool(changed_inputs(olds, news)), replaces=[])
+
+    @pulumi_failures
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        inputs = self.parse(props)
+        channel_id = chargeback.put_alert_channel(self.settings, inputs)
+        return CreateResult(channel_id, {**props, **self.deliver(channel_id, inputs)})
+
+    @pulumi_failures
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        self.require_store_of(olds, f"alert channel {id_}")
+        inputs = self.parse(news)
+        chargeback.put_alert_channel(self.settings, inputs, id_)
+        return UpdateResult({**news, **self.deliver(id_, inputs)})
+
+    @pulumi_failures
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """A refresh sends the alerts due since the last one (each once)."""
+        self.require_store_of(props, f"alert channel {id_}")
+        if self.settings.reader().get_alert_channel(id_) is None:
+            return ReadResult(None, {})
+        return ReadResult(id_, {**props, **self.deliver(id_, self.parse(props))})
+
+    @pulumi_failures
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        self.require_store_of(props, f"alert channel {id_}")
+        chargeback.delete_alert_channel(self.settings, id_)
+
+    def deliver(self, channel_id: str, inputs: AlertChannelInputs) -> dict[str, Any]:
+        url = inputs.url.get_secret_value()
+        outputs = chargeback.deliver_alerts(self.settings, channel_id, url)
+        return {**outputs, **self.store_output()}
+
+
+class AlertChannel(Resource, module="circlecost", name="AlertChannel"):
+    """A webhook (Slack-compatible: a JSON body {"text": ...}) that hears, once each, of the
+    thresholds its budgets cross and, with `anomalies`, of cost anomalies. The URL is a secret;
+    the store keeps only its fingerprint."""
+
+    url_fingerprint: pulumi.Output[str]
+    alerts_sent: pulumi.Output[int]
+    last_error: pulumi.Output[str | None]
+    store_id: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        url: pulumi.Input[str],
+        name: pulumi.Input[str] | None = None,
+        anomalies: pulumi.Input[bool] = False,
+        anomaly_group_by: pulumi.Input[str] = "account",
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        inputs: dict[str, Any] = {
+            "name": name or resource_name,
+            "url": pulumi.Output.secret(url),
+            "anomalies": anomalies,
+            "anomalyGroupBy": anomaly_group_by,
+            **context_inputs(),
+            **{name: None for name in (*CHANNEL_OUTPUTS, "store_id")},
+        }
+        super().__init__(AlertChannelProvider(), resource_name, inputs, opts)

@@ -8,13 +8,15 @@ against the actor's role and written to the audit log without secret values.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any, TypedDict
 
+from circlecost import reports, virtual_tags
 from circlecost.circleci import (
     AccessDeniedError,
     CircleCIError,
@@ -29,10 +31,23 @@ from circlecost.importer import (
     ImportStoppedError,
     TokenRejectedError,
 )
-from circlecost.models import IntegrationInputs, WorkspaceInputs
+from circlecost.models import IntegrationInputs, VirtualTagInputs, WorkspaceInputs
 from circlecost.settings import Settings
-from circlecost.store import Integration, Store, StoreConflictError
-from circlecost.vocabulary import INTEGRATION_CHANGERS, Role, Status, token_fingerprint
+from circlecost.store import (
+    Integration,
+    Store,
+    StoreConflictError,
+    StoreOutdatedError,
+    TagRule,
+    VirtualTag,
+)
+from circlecost.vocabulary import (
+    CHARGEBACK_CHANGERS,
+    INTEGRATION_CHANGERS,
+    Role,
+    Status,
+    token_fingerprint,
+)
 from circlecost.windows import backfill_windows, earliest_start, refresh_windows
 
 log = logging.getLogger("circlecost.service")
@@ -614,3 +629,130 @@ def revoke(settings: Settings, principal: str) -> None:
     actor = require_role(store, settings, (Role.ORGANIZATION_OWNER,), "revoke roles")
     if not store.revoke_role(principal, revoked_by=actor):
         raise CirclecostError(f"'{principal}' holds no role", hint="see `circlecost access list`")
+
+
+# --- virtual tags -------------------------------------------------------------------------------
+
+
+def store_rules(inputs: VirtualTagInputs) -> list[TagRule]:
+    return [TagRule(rule.value, rule.filter) for rule in inputs.rules]
+
+
+@contextmanager
+def conflict_on(field: str) -> Iterator[None]:
+    """A store conflict (a name or key another record has) as an error on the input `field`."""
+    try:
+        yield
+    except StoreConflictError as conflict:
+        raise CirclecostError(f"{field}: {conflict.message}", hint=conflict.hint) from None
+
+
+def create_virtual_tag(settings: Settings, inputs: VirtualTagInputs) -> str:
+    store = settings.store()
+    actor = require_role(store, settings, CHARGEBACK_CHANGERS, "create a virtual tag")
+    rules = store_rules(inputs)
+    with conflict_on("key"):
+        tag = store.create_virtual_tag(
+            inputs.key, rules, inputs.default_value, inputs.description, actor=actor
+        )
+    return tag.id
+
+
+def update_virtual_tag(settings: Settings, tag_id: str, inputs: VirtualTagInputs) -> None:
+    store = settings.store()
+    actor = require_role(store, settings, CHARGEBACK_CHANGERS, "change a virtual tag")
+    rules = store_rules(inputs)
+    with conflict_on("key"):
+        store.update_virtual_tag(
+            tag_id, inputs.key, rules, inputs.default_value, inputs.description, actor=actor
+        )
+
+
+def delete_virtual_tag(settings: Settings, tag_id: str) -> None:
+    store = settings.store()
+    actor = require_role(store, settings, CHARGEBACK_CHANGERS, "delete a virtual tag")
+    store.delete_virtual_tag(tag_id, actor=actor)
+
+
+def virtual_tag_exists(settings: Settings, tag_id: str) -> bool:
+    return settings.reader().get_virtual_tag(tag_id) is not None
+
+
+class RuleEffect(TypedDict):
+    """What a virtual tag's rules do to the costs in the store, for a reviewer: the cost of
+    each value under the new rules and how much cost moves from one value to another compared
+    with the old rules (nothing moves for a new tag). Amounts in USD, rounded to cents; names
+    in snake_case like every output."""
+
+    costs: str
+    total_usd: float
+    by_value: dict[str, float]
+    moved_usd: float
+    moves: list[dict[str, Any]]
+
+
+def virtual_tag_effect(
+    settings: Settings, old: VirtualTagInputs | None, new: VirtualTagInputs
+) -> RuleEffect | None:
+    """The effect of `new` (replacing `old`) on every cost imported so far; None when there is
+    no store yet to look into."""
+    if not settings.store_exists():
+        return None
+    try:
+        return rule_effect(settings.reader(), old, new)
+    except StoreOutdatedError:
+        return None  # `pulumi up` upgrades the store; its preview shows no effect till then
+
+
+def rule_effect(store: Store, old: VirtualTagInputs | None, new: VirtualTagInputs) -> RuleEffect:
+    with store.reader() as connection:
+        span = connection.execute(
+            "SELECT min(usage_date), max(usage_date) FROM usage_daily"
+        ).fetchone()
+        if span is None or span[0] is None:
+            return RuleEffect(
+                costs="none imported yet", total_usd=0.0, by_value={}, moved_usd=0.0, moves=[]
+            )
+        period = reports.Period(span[0], span[1])
+        after = virtual_tags.value_expression(as_tag(new))
+        before = virtual_tags.value_expression(as_tag(old)) if old else after
+        request = reports.ReportRequest(period, group_by=("vtag:before", "vtag:after"))
+        result = reports.build_report(
+            connection, request, virtual={"before": before, "after": after}
+        )
+    by_value: dict[str, Decimal] = {}
+    moves: list[dict[str, Any]] = []
+    moved = Decimal(0)
+    for row in result.rows:
+        by_value[row["vtag:after"]] = (
+            by_value.get(row["vtag:after"], Decimal(0)) + row["amount_usd"]
+        )
+        if old is not None and row["vtag:before"] != row["vtag:after"]:
+            moves.append(
+                {
+                    "from": row["vtag:before"],
+                    "to": row["vtag:after"],
+                    "amount_usd": cents(row["amount_usd"]),
+                }
+            )
+            moved += row["amount_usd"]
+    return RuleEffect(
+        costs=f"all imported costs, {period.start} .. {period.end}",
+        total_usd=cents(result.total["amount_usd"]),
+        by_value={value: cents(amount) for value, amount in sorted(by_value.items())},
+        moved_usd=cents(moved),
+        moves=moves,
+    )
+
+
+def cents(amount: Decimal) -> float:
+    return float(round(amount, 2))
+
+
+def as_tag(inputs: VirtualTagInputs) -> VirtualTag:
+    """Inputs as the store's record, to compile rules that are not stored (yet)."""
+    never = datetime.min.replace(tzinfo=UTC)
+    return VirtualTag(
+        "", inputs.key, tuple(store_rules(inputs)), inputs.default_value, inputs.description,
+        never, never,
+    )  # fmt: skip

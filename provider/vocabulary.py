@@ -13,6 +13,7 @@ from typing import Final
 # The type token Pulumi gives circlecost's Integration resource (a dynamic resource named
 # `circlecost:Integration`); the policy pack recognises integrations by it.
 INTEGRATION_TYPE: Final = "pulumi-python:dynamic/circlecost:Integration"
+BUDGET_TYPE: Final = "pulumi-python:dynamic/circlecost:Budget"
 
 
 class Status(StrEnum):
@@ -35,6 +36,9 @@ class Role(StrEnum):
 
 # Who may create, change or delete an Integration (the provider checks, the policy pack warns).
 INTEGRATION_CHANGERS: Final = (Role.ORGANIZATION_OWNER, Role.INTEGRATION_OWNER)
+# Who may create, change or delete the chargeback rules: virtual tags (and budgets). Editors
+# shape how costs are shown; they never touch a token or an import.
+CHARGEBACK_CHANGERS: Final = (Role.ORGANIZATION_OWNER, Role.EDITOR)
 
 
 # The `circleci:*` tags of a cost line (as reports, filters and FOCUS exports name them) and

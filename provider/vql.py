@@ -3,7 +3,8 @@
     costs.service = 'Compute' AND tags.name = 'circleci:vcs_branch' AND tags.value = 'main'
 
 Fields: costs.billing_account, costs.account, costs.service, costs.category,
-costs.subcategory, costs.resource, costs.charge_type, tags.name, tags.value. Operators: =, !=,
+costs.subcategory, costs.resource, costs.charge_type, tags.name, tags.value, and
+vtags.<key> for each virtual tag in the store (`virtual_tags.py`). Operators: =, !=,
 IN (...), NOT IN (...), LIKE, NOT LIKE; AND binds tighter than OR; parentheses group;
 strings are single-quoted ('' inside for a quote).
 
@@ -32,6 +33,7 @@ COST_FIELDS = {
     "costs.charge_type": "charge_type",
 }
 TAG_FIELDS = ("tags.name", "tags.value")
+VTAG_PREFIX = "vtags."
 MAX_FILTER_LENGTH = 10_000
 
 
@@ -104,9 +106,9 @@ def _classify(kind: str, raw: str, column: int, text: str) -> Token:
         return Token(kind.upper(), raw, column)
     if raw.upper() in KEYWORDS:
         return Token("KEYWORD", raw.upper(), column)
-    if raw in COST_FIELDS or raw in TAG_FIELDS:
+    if raw in COST_FIELDS or raw in TAG_FIELDS or raw.startswith(VTAG_PREFIX):
         return Token("FIELD", raw, column)
-    known = ", ".join([*COST_FIELDS, *TAG_FIELDS])
+    known = ", ".join([*COST_FIELDS, *TAG_FIELDS, "vtags.<key>"])
     raise VQLError(f"unknown field {raw!r}; known fields: {known}", text, column)
 
 
@@ -232,35 +234,84 @@ class CompiledFilter:
     sql: str
     params: tuple[str, ...]
 
+    def named(self, prefix: str) -> tuple[str, dict[str, str]]:
+        """The same condition with named parameters ($<prefix>0, ...), for queries that bind
+        by name. Compiled SQL holds no string literals, so every `?` is a parameter."""
+        pieces = self.sql.split("?")
+        names = [f"{prefix}{index}" for index in range(len(pieces) - 1)]
+        sql = pieces[0] + "".join(
+            f"${name}{piece}" for name, piece in zip(names, pieces[1:], strict=True)
+        )
+        return sql, dict(zip(names, self.params, strict=True))
 
-def compile_filter(text: str) -> CompiledFilter:
-    """Parses `text` and returns a SQL condition over the costs view with its parameters."""
+
+# Virtual tag key -> the SQL expression of its value (with its parameters), for vtags.<key>.
+VirtualColumns = dict[str, CompiledFilter]
+
+
+class AnyVirtualTag(dict[str, CompiledFilter]):
+    """Takes every vtags.<key>: for checking a filter where the store's virtual tags are not at
+    hand (a budget's filter in the stack's config); the store checks the keys when it is used."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> CompiledFilter:
+        return CompiledFilter("?", ("",))
+
+
+def compile_filter(text: str, virtual: VirtualColumns | None = None) -> CompiledFilter:
+    """Parses `text` and returns a SQL condition over the costs view with its parameters;
+    `virtual` holds the virtual tags that `vtags.<key>` may name (none: no vtags allowed)."""
     params: list[str] = []
-    sql = _compile(parse(text), params, text)
+    sql = _Compiler(text, {} if virtual is None else virtual).compile(parse(text), params)
     return CompiledFilter(sql, tuple(params))
 
 
-def _compile(node: Node, params: list[str], text: str) -> str:
-    if isinstance(node, Comparison):
-        return _compile_alone(node, params, text)
-    if node.operator == "OR":
-        return "(" + " OR ".join(_compile(child, params, text) for child in node.children) + ")"
-    return "(" + " AND ".join(_compile_and_chain(node.children, params, text)) + ")"
+@dataclass(frozen=True)
+class _Compiler:
+    text: str
+    virtual: VirtualColumns
 
+    def compile(self, node: Node, params: list[str]) -> str:
+        if isinstance(node, Comparison):
+            if node.field.startswith(VTAG_PREFIX):
+                return self.compile_virtual(node, params)
+            return _compile_alone(node, params, self.text)
+        if node.operator == "OR":
+            return "(" + " OR ".join(self.compile(child, params) for child in node.children) + ")"
+        return "(" + " AND ".join(self.compile_and_chain(node.children, params)) + ")"
 
-def _compile_and_chain(children: tuple[Node, ...], params: list[str], text: str) -> list[str]:
-    parts: list[str] = []
-    index = 0
-    while index < len(children):
-        child = children[index]
-        nxt = children[index + 1] if index + 1 < len(children) else None
-        if _is_tag_name_equals(child) and _is_tag_value(nxt):
-            parts.append(_compile_value_test(_tag_column(child, text), nxt, params))
-            index += 2
-            continue
-        parts.append(_compile(child, params, text))
-        index += 1
-    return parts
+    def compile_and_chain(self, children: tuple[Node, ...], params: list[str]) -> list[str]:
+        parts: list[str] = []
+        index = 0
+        while index < len(children):
+            child = children[index]
+            nxt = children[index + 1] if index + 1 < len(children) else None
+            if _is_tag_name_equals(child) and _is_tag_value(nxt):
+                parts.append(_compile_value_test(_tag_column(child, self.text), nxt, params))
+                index += 2
+                continue
+            parts.append(self.compile(child, params))
+            index += 1
+        return parts
+
+    def compile_virtual(self, node: Comparison, params: list[str]) -> str:
+        key = node.field.removeprefix(VTAG_PREFIX)
+        if key not in self.virtual:
+            known = ", ".join(self.virtual) or "none are defined"
+            raise VQLError(
+                f"unknown virtual tag {key!r}; virtual tags: {known}", self.text, node.column
+            )
+        expression = self.virtual[key]
+        # Every test writes the expression once, so its parameters go first, once.
+        params.extend(expression.params)
+        # A virtual tag always has a value ((untagged) at worst), so no NULL case is needed.
+        values = ", ".join("?" for _ in node.values)
+        params.extend(node.values)
+        if node.operator in ("IN", "NOT IN"):
+            return f"({expression.sql} {node.operator} ({values}))"
+        return f"({expression.sql} {node.operator} {values})"
 
 
 def _is_tag_name_equals(node: Node | None) -> TypeGuard[Comparison]:

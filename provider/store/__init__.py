@@ -2,23 +2,24 @@
 
 It holds integrations (never their tokens: only a fingerprint), dated prices, the import ledger
 (windows and CircleCI export jobs), the raw usage rows of every export (all 48 columns, typed),
-workspaces and bindings, principals and roles, quota counters and the audit log. Costs are the
-view `costs` over usage × the price in effect on each line's date, so a price change re-prices
-everything at once and nothing is stored twice.
+workspaces and bindings, virtual tags, budgets and alert channels, principals and roles, quota
+counters and the audit log. Costs are the view `costs` over usage × the price in effect on each
+line's date, so a price change re-prices everything at once and nothing is stored twice.
 
-Every operation opens a short-lived connection and closes it (the Pulumi provider is pickled
-and re-imported in other processes, so nothing may live on `self`). The schema has no
-constraints (DuckLake has none); the rules live in this package's code, the same on both
-engines. Reports read through `reader()`.
+Every operation opens a short-lived connection and closes it (the Pulumi provider is pickled and
+re-imported in other processes, so nothing may live on `self`). The schema has no constraints
+(DuckLake has none); the rules live in this package's code, the same on both engines. Reports
+read through `reader()`.
 
 `Store` is composed here, from one mixin per aggregate over `StoreBase` (`connection`: settings,
 connections, transactions, locks, retries after lost races, and the one place where DuckDB's
 errors become the store's). `schema` holds the tables and migrations; `integrations` (with their
 prices), `ledger` (windows, export jobs, claims, usage rows), `quota`, `workspaces` (with their
-bindings), `access` (principals and roles), `audit` and `costs` one aggregate each; `maintenance`
-keeps and moves a store. Below them all: `errors`, `records`, and `common`, the helpers several
-of them use. Import from here (a name imported `as` itself below is re-exported, as the
-single module had it); only the counter `connection.conflict_retries` is read where it lives.
+bindings), `virtual_tags`, `budgets` (with alert channels and deliveries), `access` (principals
+and roles), `audit` and `costs` one aggregate each; `maintenance` keeps and moves a store. Below
+them all: `errors`, `records`, and `common`, the helpers several of them use. Import from here
+(a name imported `as` itself below is re-exported, as the single module had it); only the
+counter `connection.conflict_retries` is read where it lives.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from circlecost.csvload import LoadResult
 from circlecost.engine import parse_location as parse_location
 from circlecost.store.access import AccessMixin
 from circlecost.store.audit import AuditMixin
+from circlecost.store.budgets import BudgetsMixin
 from circlecost.store.common import SECRET_KEYS as SECRET_KEYS
 from circlecost.store.connection import ALL_GUARDS as ALL_GUARDS
 from circlecost.store.connection import CONFLICT_BUDGET as CONFLICT_BUDGET
@@ -62,26 +64,34 @@ from circlecost.store.quota import QUOTA_KINDS as QUOTA_KINDS
 from circlecost.store.quota import QUOTA_PERIOD as QUOTA_PERIOD
 from circlecost.store.quota import QuotaMixin
 from circlecost.store.records import (
+    AlertChannel,
     AuditEntry,
     Binding,
+    Budget,
     ExportJob,
     ImportWindow,
     Integration,
     Price,
     Principal,
+    TagRule,
+    VirtualTag,
     WindowTask,
     Workspace,
 )
 from circlecost.store.schema import BASELINE_VERSION as BASELINE_VERSION
 from circlecost.store.schema import MIGRATIONS as MIGRATIONS
 from circlecost.store.schema import SchemaMixin
+from circlecost.store.virtual_tags import VirtualTagsMixin
+from circlecost.store.virtual_tags import virtual_tags_in as virtual_tags_in
 from circlecost.store.workspaces import WorkspacesMixin
 from circlecost.vocabulary import TAG_COLUMNS as TAG_COLUMNS
 
 __all__ = [
     "DIMENSIONS",
+    "AlertChannel",
     "AuditEntry",
     "Binding",
+    "Budget",
     "ExportJob",
     "ImportWindow",
     "Integration",
@@ -96,6 +106,8 @@ __all__ = [
     "StoreLockedError",
     "StoreNotFoundError",
     "StoreOutdatedError",
+    "TagRule",
+    "VirtualTag",
     "WindowTask",
     "Workspace",
 ]
@@ -106,6 +118,8 @@ class Store(
     LedgerMixin,
     QuotaMixin,
     WorkspacesMixin,
+    VirtualTagsMixin,
+    BudgetsMixin,
     AccessMixin,
     AuditMixin,
     CostsMixin,

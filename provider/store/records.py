@@ -83,6 +83,48 @@ class Workspace:
 
 
 @dataclass(frozen=True)
+class TagRule:
+    value: str
+    filter: str  # VQL
+
+
+@dataclass(frozen=True)
+class VirtualTag:
+    id: str
+    key: str
+    rules: tuple[TagRule, ...]
+    default_value: str | None
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Budget:
+    id: str
+    name: str
+    workspace_id: str | None  # None: every cost in the store
+    amount_usd: Decimal
+    period: str  # "month"
+    thresholds: tuple[Decimal, ...]  # fractions of the amount, ascending
+    filter: str | None  # VQL
+    alert_channel_ids: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AlertChannel:
+    id: str
+    name: str
+    url_fingerprint: str  # of the webhook URL, which only the Pulumi state holds
+    anomalies: bool
+    anomaly_group_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class Binding:
     workspace_id: str
     integration_id: str

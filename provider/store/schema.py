@@ -342,6 +342,52 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ("DROP VIEW costs", _COSTS_VIEW),
     # 6: runs on both engines. The daily rollup that reports read, filled from the usage rows.
     (_DAILY_TABLE, DAILY_FILL.format(where="TRUE")),
+    # 7: runs on both engines. Virtual tags: a key and its rules (a JSON list of value and VQL
+    # filter), evaluated by every report.
+    (
+        """CREATE TABLE virtual_tags (
+            id VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            rules VARCHAR NOT NULL,
+            default_value VARCHAR,
+            description VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        )""",
+    ),
+    # 8: runs on both engines. Budgets, alert channels (a fingerprint of the webhook URL, never
+    # the URL) and the alerts delivered, each once per channel, subject and occasion.
+    (
+        """CREATE TABLE budgets (
+            id VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            workspace_id VARCHAR,
+            amount_usd DECIMAL(18,2) NOT NULL,
+            period VARCHAR NOT NULL,
+            thresholds VARCHAR NOT NULL,
+            filter VARCHAR,
+            alert_channel_ids VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        )""",
+        """CREATE TABLE alert_channels (
+            id VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            url_fingerprint VARCHAR NOT NULL,
+            anomalies BOOLEAN NOT NULL,
+            anomaly_group_by VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        )""",
+        """CREATE TABLE alert_deliveries (
+            channel_id VARCHAR NOT NULL,
+            subject_id VARCHAR NOT NULL,
+            occasion VARCHAR NOT NULL,
+            message_id VARCHAR NOT NULL,
+            text VARCHAR NOT NULL,
+            delivered_at TIMESTAMP NOT NULL
+        )""",
+    ),
 )
 
 

@@ -3,10 +3,11 @@ after loads, a reload of the same window, a purge, and a store copy."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from circlecost.store import Store
+from circlecost.store import MIGRATIONS, Store
 from tests.support import OCTOBER, ORG_ID, SAMPLE_PARTS, load_sample_export
 
 OTHER_ORG_ID = "0f6c9a4e-5d0b-4a52-9b0e-2a7d4c1e9f00"
@@ -72,14 +73,21 @@ def test_a_store_copy_carries_the_rollup(tmp_path: Path) -> None:
     assert rollup(target) == rollup(source) != []
 
 
+def tables_created_from(version: int) -> list[str]:
+    """The tables that migration `version` and the ones after it create."""
+    steps = [step for migration in MIGRATIONS[version - 1 :] for step in migration]
+    return [name for step in steps for name in re.findall(r"CREATE TABLE (\w+)", step)]
+
+
 def test_the_migration_rolls_up_a_store_that_had_no_rollup(tmp_path: Path) -> None:
     store = new_store(tmp_path)
     integration = store.insert_integration(ORG_ID, "sha256:first")
     load_sample_export(store, integration.id)
     expected = rollup(store)
     with store.transaction() as con:  # back to schema 5, as stores written before it are
-        con.execute("DROP TABLE usage_daily")
-        con.execute("DELETE FROM schema_version WHERE version = 6")
+        for table in tables_created_from(6):
+            con.execute(f"DROP TABLE {table}")
+        con.execute("DELETE FROM schema_version WHERE version >= 6")
 
     store.migrate()
 
