@@ -118,9 +118,9 @@ def run_up(emulator: Emulator, quiet: bool = False) -> dict[str, object]:
         {**entry, "tokenExpiresOn": expires} for entry in committed["circlecost:integrations"]
     ]
     stack.set_config("circlecost:integrations", auto.ConfigValue(json.dumps(integrations)))
-    stack.set_config(
-        "circlecost:workspaces", auto.ConfigValue(json.dumps(committed["circlecost:workspaces"]))
-    )
+    for key in ("workspaces", "virtualTags", "budgets"):
+        entries = committed[f"circlecost:{key}"]
+        stack.set_config(f"circlecost:{key}", auto.ConfigValue(json.dumps(entries)))
     outputs = preview_then_up(
         stack,
         policy_pack(),
@@ -140,7 +140,7 @@ def print_reports(store_location: Path) -> Path:
     period = reports.Period(start, end)
     html_path = DEMO / "report.html"
     with store.reader() as connection:
-        for dimension in ("service", "billing_account"):
+        for dimension in ("service", "billing_account", "vtag:team"):
             report = reports.build_report(
                 connection, reports.ReportRequest(period=period, group_by=(dimension,))
             )
@@ -170,6 +170,12 @@ def run() -> int:
     for name, details in dict(outputs.get("integrations") or {}).items():  # type: ignore[call-overload]
         print(f"  {name}: {details['organization']} {details['status']} — {details['detail']}")
     html_path = print_reports(DEMO / "costs.duckdb")
+    print("\ncirclecost demo: budgets (this month so far)")
+    for name, figures in dict(outputs.get("budgets") or {}).items():  # type: ignore[call-overload]
+        print(
+            f"  {name}: {figures['status']} — ${figures['spent_usd']:,.2f} spent, "
+            f"forecast ${figures['forecast_usd']:,.2f}"
+        )
     print(f"\nHTML report: {html_path}")
     store = DEMO / "costs.duckdb"
     print(

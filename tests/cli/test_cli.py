@@ -8,9 +8,11 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from circlecost.store import Budget, Store
 from circlecost_emulator import Emulator
 from tests.support import EXPECTED
 
@@ -152,9 +154,14 @@ def test_integrations_add_sync_and_remove_against_the_emulator(
     )
     assert added.exit_code == 0, added.output
     assert "Stable" in added.stdout
+    now = datetime.now(UTC)
+    budget = Budget("b", "platform", None, Decimal("0.01"), "month", (Decimal(1),), None, (),
+                    now, now)  # fmt: skip
+    Store(tmp_path / "costs.duckdb").put_budget(budget)
     synced = run(*store, "sync", "--wait", env=env)
     assert synced.exit_code == 0, synced.output
     assert "Stable" in synced.stdout
+    assert "budget platform: over — $" in synced.stdout, "sync ends with the budgets' figures"
     integration_id = added.stdout.split()[0]
     removed = run(*store, "integrations", "remove", integration_id, env=env)
     assert removed.exit_code == 0
@@ -186,6 +193,9 @@ def test_every_command_has_help_with_an_example() -> None:
         ["emulator"],
         ["integrations", "add"],
         ["integrations", "remove"],
+        ["vtags", "list"],
+        ["budgets"],
+        ["anomalies"],
     ):
         result = run(*command, "--help")
         assert result.exit_code == 0

@@ -64,7 +64,9 @@ def test_demo_report_equals_the_emulators_usage_priced_at_the_configured_prices(
         expected, abs=Decimal("0.000001")
     )
     assert render.usd(expected) in first.stdout
+    assert "vtag:team" in first.stdout, "the demo reports by its virtual tag"
+    assert "platform-monthly: " in first.stdout, "and shows its budget"
 
     second = run_demo(tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert "8 unchanged" in second.stdout
+    assert "10 unchanged" in second.stdout
