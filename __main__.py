@@ -358,9 +358,10 @@ def declare_budget(
     entry: dict[str, Any],
     workspaces_by_name: dict[str, Workspace],
     channels: dict[str, AlertChannel],
-    integrations: list[Integration],
+    after: list[pulumi.Resource],
 ) -> Budget:
-    """A Budget, after the integrations: its first figures then count this run's imports."""
+    """A Budget, `after` the integrations (its first figures then count this run's imports) and
+    the virtual tags (its filter may name one)."""
     workspace = entry.get("workspace")
     return Budget(
         f"budget-{entry['name']}",
@@ -371,7 +372,7 @@ def declare_budget(
         thresholds=entry.get("thresholds"),
         filter=entry.get("filter"),
         alert_channel_ids=[channels[name].id for name in entry.get("alertChannels", [])],
-        opts=pulumi.ResourceOptions(depends_on=integrations),
+        opts=pulumi.ResourceOptions(depends_on=after),
     )
 
 
@@ -413,7 +414,9 @@ workspaces_by_name = {
     for entry, workspace in zip(declared_workspaces, workspaces, strict=True)
 }
 budgets = {
-    entry["name"]: declare_budget(entry, workspaces_by_name, channels, list(integrations.values()))
+    entry["name"]: declare_budget(
+        entry, workspaces_by_name, channels, [*integrations.values(), *virtual_tags.values()]
+    )
     for entry in budget_entries
 }
 

@@ -184,11 +184,16 @@ def budget_status(settings: Settings, budget_id: str) -> BudgetOutputs | None:
 
 
 def planned_status(settings: Settings, inputs: BudgetInputs) -> BudgetOutputs | None:
-    """What a budget not stored yet (or changed) would show today; None without a store."""
+    """What a budget not stored yet (or changed) would show today; None without a store, or
+    while its filter names a virtual tag the store does not have yet (one declared in the same
+    change: the budget is created after it, and checked against it then)."""
     if not settings.store_exists():
         return None
     store = settings.reader()
-    return budget_outputs(evaluate(store, as_budget(inputs), settings.clock().date()))
+    try:
+        return budget_outputs(evaluate(store, as_budget(inputs), settings.clock().date()))
+    except VQLError:
+        return None
 
 
 def all_statuses(settings: Settings, store: Store) -> list[BudgetStatus]:

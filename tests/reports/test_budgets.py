@@ -199,6 +199,20 @@ def test_a_budget_may_filter_by_a_virtual_tag_the_store_has(settings: Settings) 
     assert figures["spent_usd"] == float(round(payments[True] * PRICE, 2))
 
 
+def test_a_planned_budget_on_a_virtual_tag_not_yet_stored_has_no_figures_yet(
+    settings: Settings,
+) -> None:
+    planned = BudgetInputs.model_validate(
+        {"name": "payments", "amountUsd": "100", "filter": "vtags.team = 'payments'"}
+    )
+
+    assert chargeback.planned_status(settings, planned) is None
+    settings.reader().create_virtual_tag("team", [TagRule("payments", "costs.account = 'api'")])
+    figures = chargeback.planned_status(settings, planned)
+    assert figures is not None
+    assert figures["spent_usd"] > 0
+
+
 def test_budgets_need_an_owner_or_editor(settings: Settings) -> None:
     viewer = Settings(store_location=settings.store_location, actor="val", clock=settings.clock)
     Store(settings.store_location).grant_role("val", "Viewer", granted_by="ana")
