@@ -140,9 +140,14 @@ _FILTER_COLUMNS = ", ".join(
     if column not in ("service", "date", "charge_type")
 )
 # The runs of the period in scope that pass the filter, each with the price of its day.
-# Parameters: first and last day, the integration ids, the filter's values.
+# Parameters: first and last day, the integration ids, the filter's values, then the first and
+# last day and the integration ids again (for the days to price).
+# The two run CTEs are NOT MATERIALIZED: DuckDB 1.5 materializes a CTE read twice, and
+# computing every cost column of 10M runs to keep them cost more than the insight itself.
+# The days to price come from the daily rollup (the same days and the same date rule, in far
+# fewer rows): 10M line items, rightsizing 596 -> 363 ms, durations 482 -> 297 ms.
 _RUNS_SQL = f"""
-WITH all_runs AS (
+WITH all_runs AS NOT MATERIALIZED (
     SELECT integration_id, {USAGE_DATE_SQL} AS date, {_FILTER_COLUMNS}, 'Usage' AS charge_type,
         JOB_NAME, RESOURCE_CLASS, EXECUTOR, JOB_BUILD_STATUS, VCS_BRANCH, PIPELINE_ID,
         WORKFLOW_NAME, JOB_ID, JOB_RUN_STARTED_AT, JOB_RUN_SECONDS,
@@ -152,8 +157,12 @@ WITH all_runs AS (
     FROM usage
     WHERE JOB_ID IS NOT NULL AND {USAGE_DATE_SQL} BETWEEN ? AND ?{{scope}}
 ),
-runs_in_filter AS (SELECT * FROM all_runs WHERE {{filter}}),
-day_prices AS ({DAY_PRICES_SQL.format(relation="runs_in_filter")}),
+runs_in_filter AS NOT MATERIALIZED (SELECT * FROM all_runs WHERE {{filter}}),
+run_days AS (
+    SELECT DISTINCT integration_id, usage_date AS date FROM usage_daily
+    WHERE usage_date BETWEEN ? AND ?{{scope}}
+),
+day_prices AS ({DAY_PRICES_SQL.format(relation="run_days")}),
 runs AS (
     SELECT runs_in_filter.*, day_prices.usd_per_credit AS price
     FROM runs_in_filter JOIN day_prices USING (integration_id, date)
@@ -176,8 +185,8 @@ def runs_cte(
         )
     scope, scope_params = integration_scope(request.integration_ids)
     sql = _RUNS_SQL.format(scope=scope, filter=compiled.sql if compiled else "TRUE")
-    params: list[Any] = [request.period.start, request.period.end, *scope_params]
-    return sql, params + list(compiled.params if compiled else ())
+    days: list[Any] = [request.period.start, request.period.end, *scope_params]
+    return sql, days + list(compiled.params if compiled else ()) + days
 
 
 def run_query(
