@@ -217,3 +217,12 @@ def test_bad_virtual_tag_inputs_name_the_field_and_the_problem(
     error = raised.value.errors()[0]
     assert ".".join(str(part) for part in error["loc"]) == field
     assert mentions in str(raised.value)
+
+
+def test_a_store_not_yet_upgraded_to_virtual_tags_still_reports(store: Store) -> None:
+    with store.transaction() as connection:  # as a store of schema 6 has it: no virtual_tags
+        connection.execute("DROP TABLE virtual_tags")
+
+    result = report(store, group_by=("service",))
+
+    assert result.total["credits"] == credits_by(lambda item: True)[True]
