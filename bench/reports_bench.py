@@ -23,7 +23,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -32,8 +32,8 @@ from unittest import mock
 
 from bench.import_bench import new_store, postgres_server
 from circlecost import chargeback, focus, insights, reports, service
-from circlecost.models import VirtualTagInputs
-from circlecost.store import Budget, Store, TagRule
+from circlecost.models import BudgetInputs, VirtualTagInputs
+from circlecost.store import Store, TagRule
 
 FIRST_DAY = date(2025, 11, 1)
 LAST_DAY = date(2026, 10, 31)
@@ -311,10 +311,12 @@ def chargeback_rows(store: Store) -> list[dict[str, Any]]:
     """A budget's figures for the last month (the report of the month so far, filtered by the
     virtual tag) and a rule change's effect on every cost (the costs grouped by the old and the
     new rule), each against the plain sums they are made of."""
-    budget = Budget(
-        "bench", "payments", None, Decimal(100_000), "month", (Decimal("0.8"), Decimal(1)),
-        "vtags.team = 'payments'", (), datetime.now(UTC), datetime.now(UTC),
-    )  # fmt: skip
+    budget = chargeback.as_budget(
+        BudgetInputs.model_validate(
+            {"name": "payments", "amountUsd": "100000", "filter": "vtags.team = 'payments'"}
+        ),
+        "bench",
+    )
     old = VirtualTagInputs.model_validate(
         {"key": "team", "rules": [{"value": v, "filter": f} for v, f in TEAM_RULES]}
     )

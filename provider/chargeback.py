@@ -18,11 +18,10 @@ store keeps only a fingerprint of the URL.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, TypedDict
 
@@ -31,10 +30,12 @@ import httpx
 from circlecost import anomalies, reports, virtual_tags
 from circlecost.errors import CirclecostError
 from circlecost.models import AlertChannelInputs, BudgetInputs
-from circlecost.service import conflict_on, require_role
+from circlecost.render import usd
+from circlecost.service import UNSTORED, cents, conflict_on, require_role
 from circlecost.settings import Settings
 from circlecost.store import AlertChannel, Budget, Store
 from circlecost.vocabulary import CHARGEBACK_CHANGERS
+from circlecost.vocabulary import token_fingerprint as secret_fingerprint
 from circlecost.vql import VQLError, compile_filter
 
 log = logging.getLogger("circlecost.chargeback")
@@ -80,10 +81,6 @@ class BudgetOutputs(TypedDict):
     as_of: str
 
 
-def usd(amount: Decimal) -> str:
-    return f"${amount:,.2f}"
-
-
 def evaluate(store: Store, budget: Budget, today: date) -> BudgetStatus:
     """The budget's figures for the month of `today`."""
     month = reports.Period(today.replace(day=1), reports.month_end(today), "month")
@@ -111,17 +108,13 @@ def workspace_scope(store: Store, budget: Budget) -> tuple[str, ...]:
 
 def budget_outputs(status: BudgetStatus) -> BudgetOutputs:
     return BudgetOutputs(
-        spent_usd=float(round(status.spent, 2)),
-        forecast_usd=float(round(status.forecast, 2)),
+        spent_usd=cents(status.spent),
+        forecast_usd=cents(status.forecast),
         status=status.status,
         period_start=status.period.start.isoformat(),
         period_end=status.period.end.isoformat(),
         as_of=status.as_of.isoformat(),
     )
-
-
-# The times of a record made from inputs; the store writes the real ones.
-UNSTORED = datetime.min.replace(tzinfo=UTC)
 
 
 def as_budget(inputs: BudgetInputs, budget_id: str = "") -> Budget:
@@ -204,10 +197,6 @@ def all_statuses(settings: Settings, store: Store) -> list[BudgetStatus]:
 # --- alert channels -------------------------------------------------------------------------------
 
 
-def url_fingerprint(url: str) -> str:
-    return "sha256:" + hashlib.sha256(url.encode()).hexdigest()[:16]
-
-
 def put_alert_channel(
     settings: Settings, inputs: AlertChannelInputs, channel_id: str | None = None
 ) -> str:
@@ -217,7 +206,7 @@ def put_alert_channel(
     channel = AlertChannel(
         channel_id or str(uuid.uuid4()),
         inputs.name,
-        url_fingerprint(inputs.url.get_secret_value()),
+        secret_fingerprint(inputs.url.get_secret_value()),
         inputs.anomalies,
         inputs.anomaly_group_by,
         UNSTORED,
@@ -304,12 +293,15 @@ def deliver_alerts(settings: Settings, channel_id: str, url: str) -> ChannelOutp
 
 def messages(store: Store, channel: AlertChannel, today: date) -> list[tuple[str, list[Alert]]]:
     """The alerts not yet delivered, as messages: (subject, the alerts one message announces)."""
-    pending: dict[str, list[Alert]] = {}
+    by_subject: dict[str, list[Alert]] = {}
     for alert in due_alerts(store, channel, today):
-        if alert.occasion not in store.delivered(channel.id, alert.subject_id, [alert.occasion]):
-            pending.setdefault(alert.subject_id, []).append(alert)
+        by_subject.setdefault(alert.subject_id, []).append(alert)
     result: list[tuple[str, list[Alert]]] = []
-    for subject_id, alerts in pending.items():
+    for subject_id, due in by_subject.items():
+        sent = store.delivered(channel.id, subject_id, [alert.occasion for alert in due])
+        alerts = [alert for alert in due if alert.occasion not in sent]
+        if not alerts:
+            continue
         if subject_id == ANOMALY_SUBJECT:
             result += [(subject_id, [alert]) for alert in alerts]
         else:

@@ -222,10 +222,12 @@ def budgets_command(context: Context, fmt: str) -> None:
 
 
 def budget_line(row: dict[str, Any]) -> str:
+    from circlecost.render import usd
+
     return (
-        f"{row['name']}: {row['status']} — ${row['spent_usd']:,.2f} spent of "
-        f"${row['amount_usd']:,.2f} ({row['period_start']} .. {row['as_of']}), forecast "
-        f"${row['forecast_usd']:,.2f} by {row['period_end']}"
+        f"{row['name']}: {row['status']} — {usd(row['spent_usd'])} spent of "
+        f"{usd(row['amount_usd'])} ({row['period_start']} .. {row['as_of']}), forecast "
+        f"{usd(row['forecast_usd'])} by {row['period_end']}"
     )
 
 

@@ -33,8 +33,14 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel, to_snake
 
-from circlecost.vocabulary import TAG_COLUMNS
-from circlecost.vql import COST_FIELDS, AnyVirtualTag, VQLError, compile_filter
+from circlecost.vocabulary import TAG_COLUMNS, TAG_KEY_PATTERN
+from circlecost.vql import (
+    COST_FIELDS,
+    AnyVirtualTag,
+    VirtualColumns,
+    VQLError,
+    compile_filter,
+)
 
 LIST_PRICE = Decimal("0.0006")
 
@@ -152,7 +158,7 @@ MAX_TAG_RULES = 200
 
 def _tag_key(value: Any) -> str:
     text = str(value).strip()
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", text):
+    if not re.fullmatch(TAG_KEY_PATTERN, text):
         raise ValueError(
             f"{text!r} is not a virtual tag key: use lowercase letters, digits and _ "
             "(starting with a letter, at most 63), e.g. team or cost_centre"
@@ -169,13 +175,17 @@ def _tag_value(value: Any) -> str:
     return text
 
 
-def _tag_filter(value: Any) -> str:
-    text = str(value)
+def _vql(text: str, virtual: VirtualColumns | None = None) -> str:
+    """`text` once it compiles (with `virtual`'s tags), else the filter error as a ValueError."""
     try:
-        compile_filter(text)
+        compile_filter(text, virtual)
     except VQLError as error:
         raise ValueError(error.message) from None
     return text
+
+
+def _tag_filter(value: Any) -> str:
+    return _vql(str(value))  # a rule names no virtual tag: tags are not made of tags
 
 
 TagKey = Annotated[str, BeforeValidator(_tag_key)]
@@ -201,10 +211,6 @@ class VirtualTagInputs(BaseModel):
     rules: tuple[TagRule, ...] = Field(min_length=1, max_length=MAX_TAG_RULES)
     default_value: TagValue | None = None
     description: str = Field(default="", max_length=1000)
-
-    @property
-    def fallback(self) -> str:
-        return self.default_value or UNTAGGED
 
 
 BUDGET_PERIODS = ("month",)
@@ -251,12 +257,7 @@ def _optional_filter(value: Any) -> str | None:
     """A VQL filter that may name virtual tags (which the store checks when it is used)."""
     if value is None or not str(value).strip():
         return None
-    text = str(value)
-    try:
-        compile_filter(text, AnyVirtualTag())
-    except VQLError as error:
-        raise ValueError(error.message) from None
-    return text
+    return _vql(str(value), AnyVirtualTag())
 
 
 def _webhook_url(value: Any) -> SecretStr:
@@ -274,7 +275,7 @@ def _group_by(value: Any) -> str:
     text = str(value).strip()
     known = [name.removeprefix("costs.") for name in COST_FIELDS]
     known += [f"tag:{key}" for key in TAG_COLUMNS]
-    if text not in known and not re.fullmatch(r"vtag:[a-z][a-z0-9_]{0,62}", text):
+    if text not in known and not re.fullmatch(f"vtag:{TAG_KEY_PATTERN}", text):
         raise ValueError(f"{text!r} is not a dimension: use one of {', '.join(known)}, vtag:<key>")
     return text
 

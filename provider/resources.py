@@ -91,6 +91,34 @@ def settings_from_config(config: Any) -> Settings:
     return load_settings(given, process_kind="pulumi up")
 
 
+DEBUG_VARIABLE = "CIRCLECOST_DEBUG"
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def pulumi_failures(method: Method) -> Method:
+    """Turns a circlecost error into the failure Pulumi shows: one sentence and its hint.
+
+    Pulumi's dynamic-provider host prints the traceback of whatever a method raises; a person
+    needs only the message, so the traceback is cut to nothing unless CIRCLECOST_DEBUG is set.
+    Errors that are not circlecost's (bugs) keep their traceback.
+    """
+
+    @functools.wraps(method)
+    def translated(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except CirclecostError as error:
+            if not os.environ.get(DEBUG_VARIABLE):
+                sys.tracebacklimit = 0  # read by the host's traceback.format_exc()
+            raise Exception(str(error)) from None
+        except Exception:
+            sys.__dict__.pop("tracebacklimit", None)  # a bug: show where it happened
+            raise
+
+    return cast(Method, translated)
+
+
 class CirclecostProvider(ResourceProvider):
     """Shared plumbing: settings from config, validation, readable failures."""
 
@@ -105,9 +133,11 @@ class CirclecostProvider(ResourceProvider):
     def settings(self) -> Settings:
         return self._settings or load_settings(process_kind="pulumi up")
 
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+    @pulumi_failures
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Validates the known inputs; an input not known until apply (a preview of a new
-        workspace's id, say) is checked when it is known, at `pulumi up`."""
+        workspace's id, say) is checked when it is known, at `pulumi up`. Valid, known inputs
+        get the resource's planned outputs beside them."""
         inputs = without_unknown_objects(news)
         given = user_inputs(inputs)
         pending = {key for key, value in given.items() if contains_unknown(value)}
@@ -117,7 +147,14 @@ class CirclecostProvider(ResourceProvider):
             for field, reason in validate(self.inputs_model, known)
             if field.split(".")[0] not in pending
         ]
-        return CheckResult(inputs, failures)
+        if failures or pending:
+            return CheckResult(inputs, failures)
+        return CheckResult({**inputs, **self.planned_outputs(olds, inputs)}, [])
+
+    def planned_outputs(self, _olds: dict[str, Any], _news: dict[str, Any]) -> dict[str, Any]:
+        """Outputs a preview should show, measured from valid, known inputs (a preview runs
+        `check` but not a dynamic provider's create or update); none by default."""
+        return {}
 
     def require_store_of(self, recorded: dict[str, Any], what: str) -> None:
         """Fails (leaving the state as it is) when `what` lives in another store."""
@@ -184,34 +221,6 @@ def validate(model: type[BaseModel], values: dict[str, Any]) -> list[tuple[str, 
     except ValidationError as error:
         return field_errors(error, model)
     return []
-
-
-DEBUG_VARIABLE = "CIRCLECOST_DEBUG"
-
-Method = TypeVar("Method", bound=Callable[..., Any])
-
-
-def pulumi_failures(method: Method) -> Method:
-    """Turns a circlecost error into the failure Pulumi shows: one sentence and its hint.
-
-    Pulumi's dynamic-provider host prints the traceback of whatever a method raises; a person
-    needs only the message, so the traceback is cut to nothing unless CIRCLECOST_DEBUG is set.
-    Errors that are not circlecost's (bugs) keep their traceback.
-    """
-
-    @functools.wraps(method)
-    def translated(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except CirclecostError as error:
-            if not os.environ.get(DEBUG_VARIABLE):
-                sys.tracebacklimit = 0  # read by the host's traceback.format_exc()
-            raise Exception(str(error)) from None
-        except Exception:
-            sys.__dict__.pop("tracebacklimit", None)  # a bug: show where it happened
-            raise
-
-    return cast(Method, translated)
 
 
 # --- Integration ------------------------------------------------------------------------------
@@ -452,19 +461,13 @@ class WorkspaceBinding(Resource, module="circlecost", name="WorkspaceBinding"):
 class VirtualTagProvider(CirclecostProvider):
     inputs_model = VirtualTagInputs
 
-    @pulumi_failures
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        """Validates, then adds `rule_effect`: the cost each value gets and the cost that moves
-        between values. Pulumi shows a resource's checked inputs in a preview (a dynamic
-        provider's update does not run there), so this is where a reviewer can see it."""
-        checked = super().check(olds, news)
-        given = user_inputs(checked.inputs)
-        if checked.failures or contains_unknown(given):
-            return checked
-        old = self.parsed_or_none(olds)
-        new = self.parse(checked.inputs)
-        effect = service.virtual_tag_effect(self.settings, old, new)
-        return CheckResult({**checked.inputs, "rule_effect": effect}, [])
+    def planned_outputs(self, olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        """`rule_effect`: the cost each value gets and the cost that moves between values, for
+        the reviewer of a preview."""
+        effect = service.virtual_tag_effect(
+            self.settings, self.parsed_or_none(olds), self.parse(news)
+        )
+        return {"rule_effect": effect}
 
     def parsed_or_none(self, props: dict[str, Any]) -> VirtualTagInputs | None:
         """The old inputs, when there are any (none on create)."""
@@ -548,15 +551,10 @@ class VirtualTag(Resource, module="circlecost", name="VirtualTag"):
 class BudgetProvider(CirclecostProvider):
     inputs_model = BudgetInputs
 
-    @pulumi_failures
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        """Validates, then adds this month's figures as the budget would show them, so that the
-        policy pack can warn in a preview of a budget over a threshold."""
-        checked = super().check(olds, news)
-        if checked.failures or contains_unknown(user_inputs(checked.inputs)):
-            return checked
-        figures = chargeback.planned_status(self.settings, self.parse(checked.inputs))
-        return CheckResult({**checked.inputs, **(figures or {})}, [])
+    def planned_outputs(self, _olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        """This month's figures as the budget would show them, so that the policy pack can warn
+        in a preview of a budget over a threshold."""
+        return dict(chargeback.planned_status(self.settings, self.parse(news)) or {})
 
     @pulumi_failures
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:

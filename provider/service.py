@@ -489,7 +489,7 @@ def integration_outputs(store: Store, integration_id: str) -> IntegrationOutputs
         imported_through=iso(summary["imported_through"]),
         line_items=int(summary["line_items"]),
         total_credits=float(summary["total_credits"]),
-        total_cost_usd=float(round(Decimal(summary["total_cost_usd"]), 2)),
+        total_cost_usd=cents(Decimal(summary["total_cost_usd"])),
         store_id=store.identity(),
     )
 
@@ -746,13 +746,17 @@ def rule_effect(store: Store, old: VirtualTagInputs | None, new: VirtualTagInput
 
 
 def cents(amount: Decimal) -> float:
+    """USD as outputs show it: rounded to cents."""
     return float(round(amount, 2))
+
+
+# The times of a record made from inputs; the store writes the real ones.
+UNSTORED = datetime.min.replace(tzinfo=UTC)
 
 
 def as_tag(inputs: VirtualTagInputs) -> VirtualTag:
     """Inputs as the store's record, to compile rules that are not stored (yet)."""
-    never = datetime.min.replace(tzinfo=UTC)
     return VirtualTag(
         "", inputs.key, tuple(store_rules(inputs)), inputs.default_value, inputs.description,
-        never, never,
+        UNSTORED, UNSTORED,
     )  # fmt: skip

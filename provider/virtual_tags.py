@@ -17,7 +17,6 @@ from circlecost.store import VirtualTag, virtual_tags_in
 from circlecost.vql import CompiledFilter, VirtualColumns, compile_filter
 
 GROUP_PREFIX = "vtag:"  # --group-by vtag:<key>
-FOCUS_PREFIX = "vtag:"  # the key of a virtual tag in the FOCUS Tags column
 
 
 def value_expression(tag: VirtualTag) -> CompiledFilter:

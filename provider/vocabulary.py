@@ -36,6 +36,8 @@ class Role(StrEnum):
 
 # Who may create, change or delete an Integration (the provider checks, the policy pack warns).
 INTEGRATION_CHANGERS: Final = (Role.ORGANIZATION_OWNER, Role.INTEGRATION_OWNER)
+# A virtual tag's key (`vtag:<key>`, `vtags.<key>`): a lowercase word of at most 63 characters.
+TAG_KEY_PATTERN: Final = r"[a-z][a-z0-9_]{0,62}"
 # Who may create, change or delete the chargeback rules: virtual tags (and budgets). Editors
 # shape how costs are shown; they never touch a token or an import.
 CHARGEBACK_CHANGERS: Final = (Role.ORGANIZATION_OWNER, Role.EDITOR)
@@ -72,7 +74,8 @@ def sql_values(words: type[StrEnum]) -> str:
 
 
 def token_fingerprint(token: str) -> str:
-    """Identifies a token without revealing it: 'sha256:' and 16 hex digits of its SHA-256.
+    """Identifies a token (or another secret: a webhook URL) without revealing it: 'sha256:' and
+    16 hex digits of its SHA-256.
 
     Safe to store, log and show; enough to spot one token used by two integrations.
     """

@@ -153,10 +153,6 @@ class BudgetsMixin(StoreBase):
             found: AlertChannel | None = _CHANNELS.row(con, "id = ?", channel_id)
             return found
 
-    def list_alert_channels(self) -> list[AlertChannel]:
-        with self.reader() as con:
-            return _CHANNELS.rows(con)
-
     # --- deliveries ---
 
     def delivered(self, channel_id: str, subject_id: str, occasions: Sequence[str]) -> set[str]:

@@ -5,11 +5,12 @@ empty and last month holds them)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from circlecost.store import Budget, Store, TagRule
+from circlecost import chargeback
+from circlecost.models import BudgetInputs
+from circlecost.store import Store, TagRule
 
 from .conftest import run
 
@@ -54,10 +55,8 @@ def test_an_unknown_virtual_tag_is_one_error_line_with_the_known_ones(sample_sto
 
 
 def test_budgets_lists_each_budget_with_its_figures(sample_store: Path) -> None:
-    now = datetime.now(UTC)
-    budget = Budget("b1", "platform", None, Decimal(100), "month", (Decimal("0.8"), Decimal(1)),
-                    None, (), now, now)  # fmt: skip
-    Store(sample_store).put_budget(budget)
+    inputs = BudgetInputs.model_validate({"name": "platform", "amountUsd": "100"})
+    Store(sample_store).put_budget(chargeback.as_budget(inputs, "b1"))
 
     table = run("--store", str(sample_store), "budgets")
     listed = json.loads(run("--store", str(sample_store), "budgets", "--format", "json").output)

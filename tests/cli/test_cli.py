@@ -8,11 +8,12 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from circlecost.store import Budget, Store
+from circlecost import chargeback
+from circlecost.models import BudgetInputs
+from circlecost.store import Store
 from circlecost_emulator import Emulator
 from tests.support import EXPECTED
 
@@ -154,10 +155,8 @@ def test_integrations_add_sync_and_remove_against_the_emulator(
     )
     assert added.exit_code == 0, added.output
     assert "Stable" in added.stdout
-    now = datetime.now(UTC)
-    budget = Budget("b", "platform", None, Decimal("0.01"), "month", (Decimal(1),), None, (),
-                    now, now)  # fmt: skip
-    Store(tmp_path / "costs.duckdb").put_budget(budget)
+    tiny = BudgetInputs.model_validate({"name": "platform", "amountUsd": "0.01"})
+    Store(tmp_path / "costs.duckdb").put_budget(chargeback.as_budget(tiny, "b"))
     synced = run(*store, "sync", "--wait", env=env)
     assert synced.exit_code == 0, synced.output
     assert "Stable" in synced.stdout
