@@ -78,6 +78,16 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _clock_between_tests() -> Iterator[None]:
+    """The clock stays on the suite's time from the first test to the last, under each test's
+    own travel. Without it, time-machine unpatches the clock when a test's travel ends, and a
+    thread the test leaves running (the Pulumi automation API's gRPC threads) that reads the
+    clock in that moment fails with "Not currently time-travelling"."""
+    with time_machine.travel(SUITE_NOW, tick=True):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _suite_clock(time_machine: time_machine.TimeMachineFixture) -> None:
     """Every test starts at SUITE_NOW; the clock ticks from there, so waits still pass."""
