@@ -158,10 +158,12 @@ def parquet_timestamp(sql: str) -> str:
     return f"(CAST({sql} AS TIMESTAMP) AT TIME ZONE 'UTC')"
 
 
-# Output format -> (its UTC date/time expression, its COPY options).
+# Output format -> (its UTC date/time expression, its COPY options). Parquet is written with
+# zstd, which every FOCUS reader (pyarrow, Spark, DuckDB, the warehouses) reads: 10M line items
+# made 64 MB instead of DuckDB's default snappy's 403 MB, in 19.5 s instead of 18.9 s.
 FORMATS: dict[str, tuple[Callable[[str], str], str]] = {
     ".csv": (csv_timestamp, "FORMAT csv, HEADER"),
-    ".parquet": (parquet_timestamp, "FORMAT parquet"),
+    ".parquet": (parquet_timestamp, "FORMAT parquet, COMPRESSION zstd"),
 }
 
 

@@ -201,6 +201,19 @@ def test_export_leaves_the_callers_time_zone_alone(
     assert reader.execute("SELECT current_setting('TimeZone')").fetchone() == ("Asia/Tokyo",)
 
 
+def test_the_parquet_export_is_zstd_compressed(
+    reader: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    output = tmp_path / "focus.parquet"
+
+    focus.export(reader, date(2026, 10, 1), date(2026, 10, 31), output)
+
+    codecs = duckdb.sql(
+        "SELECT DISTINCT compression FROM parquet_metadata(?)", params=[str(output)]
+    ).fetchall()
+    assert codecs == [("ZSTD",)]
+
+
 def test_an_unknown_file_type_is_refused_before_writing(
     reader: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
