@@ -219,8 +219,8 @@ _RUN_STATS = (
     "WHERE JOB_ID IS NOT NULL GROUP BY ALL"
 )
 _DURATION_STATS = (
-    "avg(JOB_RUN_SECONDS), quantile_cont(JOB_RUN_SECONDS, 0.5), "
-    "quantile_cont(JOB_RUN_SECONDS, 0.95), max(JOB_RUN_SECONDS), sum(JOB_RUN_SECONDS)"
+    "avg(JOB_RUN_SECONDS), quantile_cont(JOB_RUN_SECONDS, [0.5, 0.95]), max(JOB_RUN_SECONDS), "
+    "sum(JOB_RUN_SECONDS)"
 )
 INSIGHT_SHAPES: tuple[tuple[str, str, str | None, str], ...] = (
     (
