@@ -403,9 +403,9 @@ def test_download_links_to_this_machine_are_refused_unless_allowed_and_nothing_i
     emulator: Emulator, settings: Settings
 ) -> None:
     org_id, token = org_and_token(emulator)
-    strict = replace(
-        settings, allow_loopback_downloads=False, create_timeout=timedelta(seconds=0.5)
-    )
+    # Time enough to see a link even on a busy machine (0.5 s once ended the create while the
+    # export was still being prepared); a refused link ends the create at once.
+    strict = replace(settings, allow_loopback_downloads=False, create_timeout=timedelta(seconds=15))
 
     integration_id, outputs = service.create_integration(strict, integration_inputs(org_id, token))
 
