@@ -15,12 +15,13 @@ import os
 import shutil
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
 
 from circlecost.gitops import preview_then_up
+from circlecost.settings import read_sources
 from circlecost.toolchain import policy_pack, require_pulumi_root
 from circlecost_emulator import Emulator
 
@@ -105,7 +106,7 @@ def run_up(emulator: Emulator, quiet: bool = False) -> dict[str, object]:
     stack = auto.create_or_select_stack(STACK, work_dir=str(project), opts=options)
     stack.set_config("circlecost:circleciUrl", auto.ConfigValue(emulator.base_url))
     stack.set_config("circlecost:store", auto.ConfigValue(str(DEMO / "costs.duckdb")))
-    expires = (date.today() + timedelta(days=60)).isoformat()
+    expires = (emulator.clock.now().date() + timedelta(days=60)).isoformat()
     for org in emulator.organizations:
         stack.set_config(
             f"circlecost:{org['name']}-token",
@@ -162,6 +163,9 @@ def run() -> int:
     with Emulator(
         seed=SEED, job_delay=2.0, org_admin_tokens={o.id: tokens[o.name] for o in _organizations()}
     ) as emulator:
+        # The emulator keeps circlecost's clock (CIRCLECOST_CLOCK_OFFSET_SECONDS moves it, as it
+        # does the provider's and the policy pack's), so the demo can run on any day.
+        emulator.clock.set(read_sources().clock()())
         print(
             f"circlecost demo: CircleCI emulator at {emulator.base_url} (seed {SEED})", flush=True
         )

@@ -14,6 +14,7 @@ from circlecost import render, reports
 from circlecost.store import Store
 from circlecost.usage_columns import CREDIT_SERVICES
 from circlecost_emulator import Emulator
+from tests.clock import SUITE_NOW, child_env
 from tests.emulator.helpers import credit
 from tests.pulumi_support import REPO
 
@@ -22,7 +23,7 @@ CREDITS = tuple(column for column, _service in CREDIT_SERVICES)  # the 8 compone
 
 
 def run_demo(demo_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CIRCLECOST_DEMO_DIR": str(demo_dir)}
+    env = {**os.environ, **child_env(), "CIRCLECOST_DEMO_DIR": str(demo_dir)}
     return subprocess.run(
         [sys.executable, "-m", "circlecost.demo", "run"],
         cwd=REPO,
@@ -47,7 +48,10 @@ def test_demo_report_equals_the_emulators_usage_priced_at_the_configured_prices(
     with Emulator(seed=7) as emulator:
         for record in store.list_integrations():
             assert record.status == "Stable"
-            for planned in store.list_windows(record.id):
+            windows = store.list_windows(record.id)
+            # The demo ran on the suite's day, not on the day the suite runs.
+            assert windows[-1].window.end.date() == SUITE_NOW.date()
+            for planned in windows:
                 for row in emulator.expected_rows(
                     record.organization_id, planned.window.start, planned.window.end
                 ):
