@@ -576,9 +576,10 @@ class BudgetProvider(CirclecostProvider):
     @pulumi_failures
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         self.require_store_of(props, f"budget {id_}")
-        if self.settings.reader().get_budget(id_) is None:
+        figures = chargeback.budget_status(self.settings, id_)
+        if figures is None:
             return ReadResult(None, {})  # deleted from its own store: Pulumi forgets it
-        return ReadResult(id_, {**props, **self.figures(id_)})
+        return ReadResult(id_, {**props, **figures, **self.store_output()})
 
     @pulumi_failures
     def delete(self, id_: str, props: dict[str, Any]) -> None:
