@@ -10,7 +10,11 @@ and each run loads it through the real store (`Store.replace_window_rows`) into 
 fresh child process, so that the peak RSS it reports is the load's own: `--runs` runs into a new
 embedded store each, then as many into a new shared store each (a fresh catalog database and data
 directory per run). Baseline: pandas `read_csv` of the same parts (escapechar and `\\N` as NULL;
-parse only, each part's frame dropped once counted), also in a child. Then the report benchmark
+parse only, each part's frame dropped once counted), also in a child. Floor: DuckDB's own typed
+read of the same parts (`read_csv` with the store's 48 column types) into a table of a new DuckDB
+file, with no bookkeeping: what a load into DuckDB costs at the least. DuckDB cannot read the
+export's dialect (it refuses `\\` as escape with `\\N` as NULL), so the floor skips the lines it
+cannot read (about 0.3 %) and says how many rows it kept. Then the report benchmark
 (bench/reports_bench.py), on a store of each engine.
 
 The shared store's catalog lives in one throwaway PostgreSQL server (tests/services.py), started
@@ -169,10 +173,12 @@ def import_benchmark(
         imports = [_run_child("import", work, number) for number in range(1, runs + 1)]
         shared = _shared_imports(work, runs, server)
         baselines = [_run_child("pandas", work, number) for number in range(1, baseline_runs + 1)]
+        floors = [_run_child("duckdb", work, number) for number in range(1, baseline_runs + 1)]
     _print_runs("store import", imports)
     _print_runs("store import, shared", shared)
     _print_runs("pandas read_csv", baselines)
-    _print_table(rows, imports, shared, baselines)
+    _print_runs("DuckDB read_csv into a table", floors)
+    _print_table(rows, imports, shared, baselines, floors)
     if written.rows != rows:
         print(
             f"ROWS NOT ACCOUNTED FOR: the generator was asked for {rows:,} rows and wrote "
@@ -244,7 +250,11 @@ def _print_runs(label: str, runs: list[Run | None]) -> None:
 
 
 def _print_table(
-    rows: int, imports: list[Run | None], shared: list[Run | None], baselines: list[Run | None]
+    rows: int,
+    imports: list[Run | None],
+    shared: list[Run | None],
+    baselines: list[Run | None],
+    floors: list[Run | None],
 ) -> None:
     print()
     print(f"{'':{LABEL_WIDTH}}{'wall':>9}{'rows/s':>11}{'CPU':>8}{'peak RSS':>11}")
@@ -252,13 +262,26 @@ def _print_table(
     if shared:
         _print_row(rows, "circlecost import, shared (best run)", shared)
     _print_row(rows, "pandas read_csv", baselines)
+    _print_row(rows, "floor: DuckDB read_csv into a table", floors)
     embedded_best, shared_best = _best(imports), _best(shared)
     if embedded_best is not None and shared_best is not None:
         print(
             f"shared/embedded: {shared_best.wall_s / embedded_best.wall_s:.2f}× wall, "
             f"{shared_best.cpu_s / embedded_best.cpu_s:.2f}× CPU (best runs)"
         )
+    _print_ratios(embedded_best, _best(baselines), _best(floors))
     _print_targets(rows, imports)
+
+
+def _print_ratios(imported: Run | None, pandas: Run | None, floor: Run | None) -> None:
+    """The embedded import against pandas (the target: at least 2× faster) and the floor."""
+    if imported is None or pandas is None or floor is None:
+        return
+    print(
+        f"embedded import: {pandas.wall_s / imported.wall_s:.2f}× faster than pandas "
+        f"(target >= 2×); {imported.wall_s / floor.wall_s:.2f}× the floor's wall, "
+        f"{imported.cpu_s / floor.cpu_s:.2f}× its CPU; the floor kept {floor.rows:,} rows"
+    )
 
 
 def _best(runs: list[Run | None]) -> Run | None:
@@ -351,6 +374,8 @@ def _child_main(kind: str, parts_dir: Path, work_dir: Path, catalog: str | None)
     """Runs one measurement and prints its figures as JSON, the parent's last line to read."""
     if kind == "import":
         run = _child_import(parts_dir, work_dir, catalog)
+    elif kind == "duckdb":
+        run = _child_duckdb(parts_dir, work_dir)
     else:
         run = _child_pandas(parts_dir)
     print(json.dumps({**run.__dict__, "total_credits": str(run.total_credits)}))
@@ -397,6 +422,34 @@ def _child_pandas(parts_dir: Path) -> Run:
         del frame
     wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     return Run(wall, cpu, _peak_rss_mb(), rows)
+
+
+def _child_duckdb(parts_dir: Path, work_dir: Path) -> Run:
+    """DuckDB's own typed read of the parts into a table: the floor of any load into DuckDB.
+
+    Same threads and insertion-order setting as the loader, DuckDB's default memory limit.
+    """
+    import duckdb
+
+    from circlecost.engine import sql_string
+    from circlecost.usage_columns import USAGE_COLUMNS
+
+    columns = ", ".join(f"{sql_string(name)}: {sql_string(kind)}" for name, kind in USAGE_COLUMNS)
+    files = ", ".join(sql_string(str(path)) for path in sorted(parts_dir.glob("*.csv.gz")))
+    con = duckdb.connect(str(work_dir / "floor.duckdb"))
+    con.execute("SET preserve_insertion_order = false")
+    started, cpu = time.perf_counter(), _cpu_seconds()
+    con.execute(
+        f"CREATE TABLE usage AS SELECT * FROM read_csv([{files}], columns = {{{columns}}}, "
+        "header = true, auto_detect = false, delim = ',', quote = '\"', nullstr = '\\N', "
+        "ignore_errors = true)"
+    )
+    wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    peak = _peak_rss_mb()
+    row = con.execute("SELECT count(*) FROM usage").fetchone()
+    con.close()
+    assert row is not None
+    return Run(wall, cpu, peak, int(row[0]))
 
 
 def _cpu_seconds() -> float:
