@@ -22,7 +22,9 @@ here for the whole run and stopped at its end; the children only get a connectio
 no PostgreSQL server binaries on the machine, the shared-engine figures are skipped (one line
 says so) and the embedded ones are measured as ever.
 
-Benchmarks print figures; a missed target never fails the run (tests never assert wall times).
+The run ends with one summary table: every figure (import and queries, both engines) with its
+target, its baseline and the ratio. Benchmarks print figures; a missed target never fails the run
+(tests never assert wall times).
 The run fails only when a store (of either engine) does not account for every row written: its
 row count and its sum of TOTAL_CREDITS must equal those of the generated files, read back here
 with Python's csv module, independently of the loader.
@@ -48,7 +50,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tests.services import PostgresServer, ServiceError, find_postgres_bin
 
@@ -56,6 +58,8 @@ if TYPE_CHECKING:
     from circlecost.store import Store
 
 TARGET_SECONDS_PER_MILLION = 3.0
+TARGET_CPU_SECONDS_PER_MILLION = 5.0
+TARGET_SHARE_OF_PANDAS = 0.5  # at least twice as fast as pandas read_csv of the same parts
 TARGET_PEAK_RSS_MB = 600.0
 MONTH = date(2026, 10, 1)  # fixed, so that every run generates the same bytes
 SEED = 0
@@ -105,10 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         kind, parts_dir, work_dir = args.child
         return _child_main(kind, Path(parts_dir), Path(work_dir), args.catalog)
     with postgres_server() as server:
-        accounted = import_benchmark(args.rows, args.parts, args.runs, args.baseline_runs, server)
+        accounted, summary = import_benchmark(
+            args.rows, args.parts, args.runs, args.baseline_runs, server
+        )
         if not args.no_reports:
             print()
-            report_benchmark(args.report_rows_millions, server)
+            summary += query_summary(report_benchmark(args.report_rows_millions, server))
+    print_summary(summary)
     return 0 if accounted else 1
 
 
@@ -153,9 +160,9 @@ def new_store(folder: Path, catalog: str | None) -> Store:
 
 def import_benchmark(
     rows: int, parts: int, runs: int, baseline_runs: int, server: PostgresServer | None
-) -> bool:
+) -> tuple[bool, list[SummaryRow]]:
     """Prints the import figures of both engines against the baseline; True if every row is
-    accounted for in every store."""
+    accounted for in every store, and the import's rows of the summary."""
     from circlecost_emulator.bulk import write_bulk_export
 
     with tempfile.TemporaryDirectory(prefix="circlecost-bench-") as folder:
@@ -179,13 +186,14 @@ def import_benchmark(
     _print_runs("pandas read_csv", baselines)
     _print_runs("DuckDB read_csv into a table", floors)
     _print_table(rows, imports, shared, baselines, floors)
+    summary = import_summary(rows, {"embedded": imports, "shared": shared}, baselines, floors)
     if written.rows != rows:
         print(
             f"ROWS NOT ACCOUNTED FOR: the generator was asked for {rows:,} rows and wrote "
             f"{written.rows:,}"
         )
-        return False
-    return _print_accounting(written, {"embedded": imports, "shared": shared})
+        return False, summary
+    return _print_accounting(written, {"embedded": imports, "shared": shared}), summary
 
 
 def _shared_imports(work: Path, runs: int, server: PostgresServer | None) -> list[Run | None]:
@@ -351,13 +359,122 @@ def _print_accounting(written: Written, engines: dict[str, list[Run | None]]) ->
     return not wrong
 
 
-def report_benchmark(rows_millions: float, server: PostgresServer | None) -> None:
+def report_benchmark(rows_millions: float, server: PostgresServer | None) -> dict[str, Any]:
     """The report benchmark (bench/reports_bench.py) on an embedded store and, with a server,
-    on a shared one."""
+    on a shared one; its figures by engine."""
     from bench.reports_bench import run_report_benchmark
 
     catalog = server.fresh_database("bench_reports") if server is not None else None
-    run_report_benchmark(rows_millions, catalog)
+    return run_report_benchmark(rows_millions, catalog)
+
+
+# --- the summary: every figure against its target, in one table -------------------------------
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One line of the summary: a figure, its target, its baseline (each with its unit)."""
+
+    name: str
+    figure: float
+    unit: str
+    target: float | None  # None: no target, a figure to compare only
+    baseline: float | None
+
+    @property
+    def ratio(self) -> float | None:
+        return self.figure / self.baseline if self.baseline else None
+
+    @property
+    def verdict(self) -> str:
+        if self.target is None:
+            return ""
+        return "met" if self.figure <= self.target else "MISSED"
+
+
+def import_summary(
+    rows: int,
+    engines: dict[str, list[Run | None]],
+    baselines: list[Run | None],
+    floors: list[Run | None],
+) -> list[SummaryRow]:
+    """The import's targets for each engine's best run: wall and CPU against pandas, peak RSS,
+    and the wall against DuckDB's own typed read (the floor)."""
+    pandas, floor = _best(baselines), _best(floors)
+    target_s = TARGET_SECONDS_PER_MILLION * rows / 1_000_000
+    target_cpu_s = TARGET_CPU_SECONDS_PER_MILLION * rows / 1_000_000
+    summary: list[SummaryRow] = []
+    for engine, runs in engines.items():
+        best = _best(runs)
+        if best is None:
+            continue
+        peak = max(run.peak_rss_mb for run in runs if run is not None)
+        label = f"import {rows / 1e6:g}M rows, {engine}"
+        summary.append(SummaryRow(f"{label}: wall", best.wall_s, "s", target_s, _wall(pandas)))
+        if pandas is not None:
+            share = best.wall_s / pandas.wall_s
+            summary.append(
+                SummaryRow(
+                    f"{label}: wall, share of pandas's", share, "×", TARGET_SHARE_OF_PANDAS, None
+                )
+            )
+        summary += [
+            SummaryRow(f"{label}: CPU", best.cpu_s, "s", target_cpu_s, _cpu(pandas)),
+            SummaryRow(f"{label}: peak RSS", peak, "MB", TARGET_PEAK_RSS_MB, None),
+            SummaryRow(f"{label}: wall against the floor", best.wall_s, "s", None, _wall(floor)),
+        ]
+    return summary
+
+
+def _wall(run: Run | None) -> float | None:
+    return None if run is None else run.wall_s
+
+
+def _cpu(run: Run | None) -> float | None:
+    return None if run is None else run.cpu_s
+
+
+def query_summary(figures: dict[str, Any]) -> list[SummaryRow]:
+    """Each query of the report benchmark, by engine, against its target and plain baseline."""
+    return [
+        SummaryRow(
+            f"{row['query']}, {engine}", row["ms"], "ms", row["target_ms"], row["baseline_ms"]
+        )
+        for engine, engine_figures in figures.items()
+        for row in engine_figures["rows"]
+    ]
+
+
+def print_summary(summary: list[SummaryRow]) -> None:
+    """The one table of `make bench`: figure, target, baseline, ratio (figure / baseline)."""
+    if not summary:
+        return
+    width = max(len(row.name) for row in summary) + 2
+    print(
+        "\nsummary: every figure against its target. Baseline: pandas read_csv of the same parts\n"
+        "(import wall and CPU), DuckDB's own typed read into a table (against the floor), a\n"
+        "plain query over the same rows (queries); ratio = figure / baseline"
+    )
+    print(f"{'figure':{width}}{'value':>11}{'target':>11}{'baseline':>11}{'ratio':>8}")
+    for row in summary:
+        ratio = "-" if row.ratio is None else f"{row.ratio:.2f}×"
+        print(
+            f"{row.name:{width}}{_amount(row.figure, row.unit):>11}"
+            f"{_amount(row.target, row.unit):>11}{_amount(row.baseline, row.unit):>11}"
+            f"{ratio:>8}  {row.verdict}"
+        )
+
+
+def _amount(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "ms":
+        return f"{value:.0f} ms"
+    if unit == "MB":
+        return f"{value:.0f} MB"
+    if unit == "×":
+        return f"{value:.2f}×"
+    return f"{value:.2f} s"
 
 
 def _cores() -> int:
