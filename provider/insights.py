@@ -134,6 +134,9 @@ def json_row(section: Section, row: dict[str, Any]) -> dict[str, Any]:
 # A run's credits: its component columns (TOTAL_CREDITS may disagree with them; the costs view
 # prices the components too).
 RUN_CREDITS_SQL = " + ".join(f"coalesce({name}, 0)" for name, _ in CREDIT_SERVICES)
+# A run's credits are priced in this type: DuckDB types DECIMAL(18, 6) credits times a
+# DECIMAL(18, 10) price as DECIMAL(18, 16), which overflows at $100 (one long GPU job).
+WIDE_CREDITS = "DECIMAL(38, 6)"
 _FILTER_COLUMNS = ", ".join(
     f"{sql} AS {column}"
     for column, sql in COST_COLUMNS_SQL.items()
@@ -153,7 +156,8 @@ WITH all_runs AS NOT MATERIALIZED (
         WORKFLOW_NAME, JOB_ID, JOB_RUN_STARTED_AT, JOB_RUN_SECONDS,
         MEDIAN_CPU_UTILIZATION_PCT, MAX_CPU_UTILIZATION_PCT,
         MEDIAN_RAM_UTILIZATION_PCT, MAX_RAM_UTILIZATION_PCT,
-        coalesce(COMPUTE_CREDITS, 0) AS compute_credits, {RUN_CREDITS_SQL} AS credits
+        CAST(coalesce(COMPUTE_CREDITS, 0) AS {WIDE_CREDITS}) AS compute_credits,
+        CAST({RUN_CREDITS_SQL} AS {WIDE_CREDITS}) AS credits
     FROM usage
     WHERE JOB_ID IS NOT NULL AND {USAGE_DATE_SQL} BETWEEN ? AND ?{{scope}}
 ),

@@ -122,6 +122,14 @@ _COSTS_VIEW = (
     AND lines.date >= price.effective_from AND lines.date < price.effective_until
 """
 )
+# Schema 9: each line item's amount is figured in DECIMAL(38, 16). DuckDB types DECIMAL(18, 6)
+# credits times a DECIMAL(18, 10) price as DECIMAL(18, 16), which overflows at $100: one seat
+# row of a large organization, or one long GPU job, made every query of the view fail.
+_WIDE_AMOUNT: Final = "CAST(lines.credits AS DECIMAL(38, 6)) * price.usd_per_credit AS amount_usd"
+_COSTS_VIEW_WIDE = _COSTS_VIEW.replace(
+    "lines.credits * price.usd_per_credit AS amount_usd", _WIDE_AMOUNT
+)
+assert _WIDE_AMOUNT in _COSTS_VIEW_WIDE
 
 # A new store, on either engine, starts from this schema at BASELINE_VERSION, then takes the
 # migrations after it. It has no keys, constraints or sequences, which DuckLake does not have: the
@@ -388,6 +396,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             delivered_at TIMESTAMP NOT NULL
         )""",
     ),
+    # 9: runs on both engines. Line item amounts no longer overflow at $100 (see above).
+    ("DROP VIEW costs", _COSTS_VIEW_WIDE),
 )
 
 
