@@ -286,7 +286,7 @@ def _print_ratios(imported: Run | None, pandas: Run | None, floor: Run | None) -
     if imported is None or pandas is None or floor is None:
         return
     print(
-        f"embedded import: {pandas.wall_s / imported.wall_s:.2f}× faster than pandas "
+        f"embedded import: {pandas.wall_s / imported.wall_s:.2f}× pandas's speed "
         f"(target >= 2×); {imported.wall_s / floor.wall_s:.2f}× the floor's wall, "
         f"{imported.cpu_s / floor.cpu_s:.2f}× its CPU; the floor kept {floor.rows:,} rows"
     )
