@@ -8,9 +8,13 @@ own Decimals times the price, computed here; on both store engines.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
+from collections import defaultdict
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -30,8 +34,9 @@ COMPONENTS = tuple(column for column, _ in CREDIT_SERVICES)
 
 
 def large_rows() -> list[GeneratedRow]:
-    """A generated October in which one run used GPU_JOB_CREDITS of compute and another
-    carries SEAT_CREDITS of seats; each row's total is the sum of its components."""
+    """A generated October in which one run used GPU_JOB_CREDITS of compute and was run again
+    an hour later (a rerun as costly), and another run carries SEAT_CREDITS of seats; each
+    row's total is the sum of its components."""
     generator = UsageGenerator(seed=11, jobs_per_project_per_day=1)
     rows = generator.rows(GENERATED_ORG, OCTOBER.start, OCTOBER.end)
     runs = [row for row in rows if row.values["JOB_ID"] is not None]
@@ -39,11 +44,41 @@ def large_rows() -> list[GeneratedRow]:
     runs[-1].values["USER_CREDITS"] = SEAT_CREDITS
     for row in (runs[0], runs[-1]):
         row.values["TOTAL_CREDITS"] = row_credits(row)
-    return rows
+    rerun = dataclasses.replace(runs[0], values=dict(runs[0].values))
+    started = runs[0].values["JOB_RUN_STARTED_AT"]
+    assert isinstance(started, datetime)
+    rerun.values["JOB_ID"] = "7d9a0c3e-0b1f-4c6a-9e2d-5f8b1a4c7e60"
+    rerun.values["JOB_RUN_STARTED_AT"] = started + timedelta(hours=1)
+    return [*rows, rerun]
 
 
 def row_credits(row: GeneratedRow) -> Decimal:
     return sum((Decimal(str(row.values[column] or 0)) for column in COMPONENTS), Decimal(0))
+
+
+def first_run_order(row: GeneratedRow) -> tuple[bool, datetime, str]:
+    started = row.values["JOB_RUN_STARTED_AT"]
+    return (
+        started is None,
+        started if isinstance(started, datetime) else datetime.min,
+        str(row.values["JOB_ID"]),
+    )
+
+
+def rerun_usd_by_project(runs: list[GeneratedRow]) -> dict[Any, Decimal]:
+    """What the later runs of a job in the same pipeline and workflow cost, per project: every
+    run of such a group but its first (earliest start, then smallest job id)."""
+    groups: dict[tuple[Any, ...], list[GeneratedRow]] = defaultdict(list)
+    for row in runs:
+        if row.values["PIPELINE_ID"] is not None:
+            key = ("PIPELINE_ID", "WORKFLOW_NAME", "JOB_NAME")
+            groups[tuple(row.values[name] for name in key)].append(row)
+    wasted: dict[Any, Decimal] = defaultdict(Decimal)
+    for group in groups.values():
+        group.sort(key=first_run_order)
+        for later in group[1:]:
+            wasted[later.values["PROJECT_NAME"]] += row_credits(later) * PRICE
+    return dict(wasted)
 
 
 @pytest.fixture(params=engines.ENGINES)
@@ -102,4 +137,10 @@ def test_insights_price_a_run_of_more_than_a_hundred_dollars(
         sum((row_credits(row) for row in runs), Decimal(0)) * PRICE
     )
     assert max(row["compute_credits"] for row in rightsizing.rows) >= GPU_JOB_CREDITS
-    assert waste.sections  # priced without an overflow
+    sections = {section.name: section.rows for section in waste.sections}
+    assert {row["project"]: row["amount_usd"] for row in sections["reruns"]} == (
+        rerun_usd_by_project(runs)
+    )
+    assert sum(row["default_usd"] + row["other_usd"] for row in sections["branches"]) == (
+        sum((row_credits(row) for row in runs), Decimal(0)) * PRICE
+    )
