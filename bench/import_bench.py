@@ -278,7 +278,6 @@ def _print_table(
             f"{shared_best.cpu_s / embedded_best.cpu_s:.2f}× CPU (best runs)"
         )
     _print_ratios(embedded_best, _best(baselines), _best(floors))
-    _print_targets(rows, imports)
 
 
 def _print_ratios(imported: Run | None, pandas: Run | None, floor: Run | None) -> None:
@@ -308,22 +307,6 @@ def _print_row(rows: int, label: str, runs: list[Run | None]) -> None:
         f"{label:{LABEL_WIDTH}}{best.wall_s:>7.2f} s{rows / best.wall_s:>11,.0f}"
         f"{best.cpu_s:>6.1f} s{max(run.peak_rss_mb for run in done):>8.0f} MB"
         f"   (median {median:.2f} s of {len(done)})"
-    )
-
-
-def _print_targets(rows: int, imports: list[Run | None]) -> None:
-    """The targets apply to the embedded import."""
-    done = [run for run in imports if run is not None]
-    if not done:
-        return
-    target_s = TARGET_SECONDS_PER_MILLION * rows / 1_000_000
-    best_s = min(run.wall_s for run in done)
-    peak = max(run.peak_rss_mb for run in done)
-    print(
-        f"targets (embedded) for {rows:,} rows: wall <= {target_s:.1f} s: "
-        f"{'PASS' if best_s <= target_s else 'MISS'} ({best_s:.2f} s); "
-        f"peak RSS <= {TARGET_PEAK_RSS_MB:.0f} MB: "
-        f"{'PASS' if peak <= TARGET_PEAK_RSS_MB else 'MISS'} ({peak:.0f} MB)"
     )
 
 
